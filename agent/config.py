@@ -1,0 +1,181 @@
+"""The agent's configuration: strict TOML into frozen models, defaults here and only here.
+
+Unknown keys are errors naming the key; secrets (communities, USM keys) are `SecretStr` and
+print as '**********'; each secret may instead be read from a file (`*_file`), which is how
+systemd's LoadCredential hands them over.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from agent.poller import PrinterSpec
+from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Target
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names each wrong key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSection(_Strict):
+    state_dir: Path = Path("/var/lib/asr-agent")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class SnmpSection(_Strict):
+    timeout: float = Field(1.0, gt=0, le=60)
+    retries: int = Field(3, ge=0, le=10)
+    backoff: float = Field(2.0, ge=1, le=10)
+    max_in_flight: int = Field(32, ge=1, le=1024)
+    max_repetitions: int = Field(10, ge=1, le=100)
+    unreachable_after_hours: float = Field(24, gt=0)
+    backend: Literal["native", "pysnmp"] = "native"
+
+
+def _secret(value: SecretStr | None, path: Path | None, what: str) -> str | None:
+    if path is not None:
+        try:
+            return path.read_text().strip()
+        except OSError as err:
+            raise ValueError(f"{what}_file: cannot read {path}: {err.strerror}") from err
+    return value.get_secret_value() if value is not None else None
+
+
+class CredentialsSection(_Strict):
+    version: Literal["1", "2c", "3"] = "2c"
+    community: SecretStr | None = None
+    community_file: Path | None = None
+    user: str | None = None
+    auth_protocol: Literal[AUTH_PROTOCOLS] | None = None  # type: ignore[valid-type]
+    auth_key: SecretStr | None = None
+    auth_key_file: Path | None = None
+    priv_protocol: Literal[PRIV_PROTOCOLS] | None = None  # type: ignore[valid-type]
+    priv_key: SecretStr | None = None
+    priv_key_file: Path | None = None
+    context: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CredentialsSection:
+        self.credentials()  # raises ValueError naming what does not fit
+        return self
+
+    def credentials(self) -> Credentials:
+        """The session credentials, secrets resolved."""
+        if self.version != "3" and self.user:
+            raise ValueError("'user' is for SNMPv3; v1/v2c use 'community'")
+        return Credentials(
+            version=self.version,
+            community=_secret(self.community, self.community_file, "community") or "public",
+            user=self.user,
+            auth_protocol=self.auth_protocol,
+            auth_key=_secret(self.auth_key, self.auth_key_file, "auth_key"),
+            priv_protocol=self.priv_protocol,
+            priv_key=_secret(self.priv_key, self.priv_key_file, "priv_key"),
+            context=self.context,
+        )
+
+
+class PrinterSection(_Strict):
+    name: str = Field(min_length=1)
+    host: str = Field(min_length=1)
+    port: int = Field(161, ge=1, le=65535)
+    credentials: str = "default"
+
+    @field_validator("host")
+    @classmethod
+    def _ip(cls, host: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(host)
+        except ValueError as err:
+            raise ValueError(
+                f"must be an IP address (no name lookups on the edge): {host!r}"
+            ) from err
+        return host
+
+
+class AgentConfig(_Strict):
+    agent: AgentSection = AgentSection()
+    snmp: SnmpSection = SnmpSection()
+    credentials: dict[str, CredentialsSection] = {"default": CredentialsSection()}
+    printers: list[PrinterSection] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> AgentConfig:
+        names: set[str] = set()
+        for i, printer in enumerate(self.printers):
+            if printer.credentials not in self.credentials:
+                raise ValueError(
+                    f"printers.{i}.credentials: no [credentials.{printer.credentials}]"
+                    f" section (have: {', '.join(sorted(self.credentials))})"
+                )
+            if printer.name in names:
+                raise ValueError(f"printers.{i}.name: {printer.name!r} is used twice")
+            names.add(printer.name)
+        return self
+
+    def printer_specs(self) -> list[PrinterSpec]:
+        """Each configured printer, ready to poll."""
+        return [
+            PrinterSpec(
+                name=p.name,
+                target=Target(
+                    p.host, p.port, self.snmp.timeout, self.snmp.retries, self.snmp.backoff
+                ),
+                credentials=self.credentials[p.credentials].credentials(),
+                backend=self.snmp.backend,
+            )
+            for p in self.printers
+        ]
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(part) for part in e["loc"]) or "(top level)"
+        message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{where}: {message}")
+    return "; ".join(lines)
+
+
+def parse_config(text: str, source: str = "<config>") -> AgentConfig:
+    """A config from TOML text; ConfigError names the file and every wrong key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from err
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_describe(err)}") from err
+
+
+def load_config(path: Path) -> AgentConfig:
+    """A config from a TOML file."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    return parse_config(text, str(path))

@@ -1,0 +1,210 @@
+"""MIB knowledge loaded from the TOML files under mibs/: the only place OIDs come from."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from agent.snmp.ber import Oid, parse_oid
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ProfileError(ValueError):
+    """A MIB data file is malformed; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class VendorSerial:
+    """A vendor object that holds the serial number when prtGeneralSerialNumber is empty."""
+
+    oid: Oid
+    strip_prefix: bytes = b""
+
+
+@dataclass(frozen=True)
+class VendorModel:
+    """A vendor object naming the model; `ieee1284` when it is a 1284 device id (MDL:...)."""
+
+    oid: Oid
+    ieee1284: bool = False
+
+
+@dataclass(frozen=True)
+class VendorPower:
+    """A vendor object that tells the power state directly."""
+
+    oid: Oid
+    values: dict[int, str]
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """What one vendor's printers need beyond the standard MIBs."""
+
+    name: str
+    enterprise: Oid
+    serials: tuple[VendorSerial, ...] = ()
+    models: tuple[VendorModel, ...] = ()
+    power: VendorPower | None = None
+    special_levels: dict[int, str] = field(default_factory=dict)
+    part_number_separator: str | None = None
+
+    def oids(self) -> list[Oid]:
+        """The extra objects to GET from this vendor's printers."""
+        out = [s.oid for s in self.serials] + [m.oid for m in self.models]
+        if self.power:
+            out.append(self.power.oid)
+        return out
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The standard objects, their enumerations and the vendor files, ready to use."""
+
+    scalars: dict[str, Oid]
+    per_device: dict[str, Oid]
+    per_marker: dict[str, Oid]
+    supplies_table: Oid
+    supply_columns: dict[str, int]
+    colorant_value: Oid
+    enums: dict[str, dict[int, str]]
+    error_bits: tuple[str, ...]
+    special_levels: dict[int, str]
+    mass_units: dict[str, float]
+    coarse_max_capacity: int
+    power_standby: frozenset[tuple[str, str]]
+    power_ready: frozenset[tuple[str, str]]
+    kind_by_type: dict[str, str]
+    kind_by_description: tuple[tuple[str, tuple[str, ...]], ...]
+    colours: tuple[tuple[str, tuple[str, ...]], ...]
+    asr_managed: frozenset[str]
+    receptacle_kinds: frozenset[str]
+    vendors: tuple[Vendor, ...]
+
+    def vendor_for(self, sys_object_id: Oid | None) -> Vendor | None:
+        """The vendor whose enterprise subtree holds this sysObjectID, if we know it."""
+        if not sys_object_id:
+            return None
+        for vendor in self.vendors:
+            if sys_object_id[: len(vendor.enterprise)] == vendor.enterprise:
+                return vendor
+        return None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ProfileError(f"{path}: {err}") from err
+
+
+def _oids(path: Path, table: dict[str, Any], key: str) -> dict[str, Oid]:
+    try:
+        return {name: parse_oid(text) for name, text in table[key].items()}
+    except (KeyError, ValueError, AttributeError) as err:
+        raise ProfileError(f"{path}: [{key}]: {err}") from err
+
+
+def _int_keys(path: Path, table: dict[str, Any], what: str) -> dict[int, str]:
+    try:
+        return {int(k): str(v) for k, v in table.items()}
+    except ValueError as err:
+        raise ProfileError(f"{path}: {what}: keys must be integers ({err})") from err
+
+
+def _word_lists(
+    path: Path, rows: list[dict[str, Any]], name: str
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    try:
+        return tuple((row[name], tuple(w.lower() for w in row["words"])) for row in rows)
+    except (KeyError, TypeError) as err:
+        raise ProfileError(f"{path}: each entry needs '{name}' and 'words' ({err})") from err
+
+
+def load_vendor(path: Path) -> Vendor:
+    """One vendor file."""
+    data = _read(path)
+    known = {"vendor", "enterprise", "serial", "model", "power", "special_levels", "quirks"}
+    unknown = set(data) - known
+    if unknown:
+        raise ProfileError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    try:
+        serials = tuple(
+            VendorSerial(parse_oid(s["oid"]), bytes.fromhex(s.get("strip_prefix_hex", "")))
+            for s in data.get("serial", [])
+        )
+        power = None
+        if "power" in data:
+            power = VendorPower(
+                parse_oid(data["power"]["oid"]),
+                _int_keys(path, data["power"]["values"], "power.values"),
+            )
+        quirks = data.get("quirks", {})
+        return Vendor(
+            name=data["vendor"],
+            enterprise=parse_oid(data["enterprise"]),
+            serials=serials,
+            models=tuple(
+                VendorModel(parse_oid(m["oid"]), bool(m.get("ieee1284", False)))
+                for m in data.get("model", [])
+            ),
+            power=power,
+            special_levels=_int_keys(path, data.get("special_levels", {}), "special_levels"),
+            part_number_separator=quirks.get("description_part_number_separator"),
+        )
+    except (KeyError, ValueError, TypeError) as err:
+        raise ProfileError(f"{path}: {err}") from err
+
+
+def default_mib_dir() -> Path:
+    """The mibs/ folder shipped with the package."""
+    return Path(str(resources.files("mibs")))
+
+
+def load_profile(mib_dir: Path | None = None, extra_vendor_dirs: tuple[Path, ...] = ()) -> Profile:
+    """Load printer.toml and every vendors/*.toml (plus extra vendor folders, e.g. a site's)."""
+    mib_dir = mib_dir or default_mib_dir()
+    path = mib_dir / "printer.toml"
+    d = _read(path)
+    try:
+        supplies = d["supplies"]
+        vendor_files = sorted((mib_dir / "vendors").glob("*.toml"))
+        for extra in extra_vendor_dirs:
+            vendor_files += sorted(extra.glob("*.toml"))
+        return Profile(
+            scalars=_oids(path, d, "scalars"),
+            per_device=_oids(path, d, "per_device"),
+            per_marker=_oids(path, d, "per_marker"),
+            supplies_table=parse_oid(supplies["table"]),
+            supply_columns={k: int(v) for k, v in supplies["columns"].items()},
+            colorant_value=parse_oid(d["colorants"]["value"]),
+            enums={
+                name: _int_keys(path, values, f"enums.{name}")
+                for name, values in d["enums"].items()
+            },
+            error_bits=tuple(d["bits"]["hrPrinterDetectedErrorState"]),
+            special_levels=_int_keys(path, d["levels"], "levels"),
+            mass_units={k: float(v) for k, v in d["mass_units"].items()},
+            coarse_max_capacity=int(d["quality"]["coarse_max_capacity"]),
+            power_standby=frozenset((a, b) for a, b in d["power"]["standby"]),
+            power_ready=frozenset((a, b) for a, b in d["power"]["ready"]),
+            kind_by_type=dict(d["kinds"]["by_type"]),
+            kind_by_description=_word_lists(path, d["kinds"]["by_description"], "kind"),
+            colours=_word_lists(path, d["colours"], "colour"),
+            asr_managed=frozenset(d["kinds"]["asr_managed"]),
+            receptacle_kinds=frozenset(d["kinds"]["receptacle"]),
+            vendors=tuple(load_vendor(p) for p in vendor_files),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, ProfileError):
+            raise
+        raise ProfileError(f"{path}: missing or malformed {err}") from err

@@ -1,0 +1,1 @@
+"""MIB knowledge as data: the TOML files beside this module (loaded by agent.profile)."""
