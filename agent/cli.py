@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"asr-agent {__version__}")
     parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level", default="error", choices=["debug", "info", "warning", "error"]
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -31,7 +31,7 @@ def decode_text(value: Value) -> str | None:
     """
     if not isinstance(value, bytes):
         return None
-    raw = value.rstrip(b"\x00").strip()
+    raw = value.strip(b" \t\r\n\x00")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -138,6 +138,9 @@ class Poller:
                 state, error = NOT_A_PRINTER, str(err)
             except SnmpError as err:
                 state, error = FAULTY, str(err)
+            except Exception as err:  # the fleet loop's outer guard: one printer, not all
+                log.exception("%s: unexpected failure while reading", spec.name)
+                state, error = FAULTY, f"unexpected {type(err).__name__}: {err}"
         now = self.clock()
         if state == ANSWERING:
             memory.last_answered = now

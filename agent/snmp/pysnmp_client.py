@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pyasn1.type import univ
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -32,7 +33,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACMD5AuthProtocol,
     usmHMACSHAAuthProtocol,
 )
-from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto import rfc1905
 
 from agent.snmp import ber
 from agent.snmp.ber import Oid, VarBind
@@ -104,13 +105,14 @@ def _plain(value: Any) -> ber.Value:
         return ber.NO_SUCH_INSTANCE_VALUE
     if isinstance(value, rfc1905.EndOfMibView):
         return ber.END_OF_MIB_VIEW_VALUE
-    if isinstance(value, (rfc1902.OctetString, rfc1902.IpAddress, rfc1902.Opaque)):
+    # pysnmp's SNMP types derive from pyasn1's universal ones (IpAddress, Opaque: OctetString).
+    if isinstance(value, univ.OctetString):
         return bytes(value.asOctets())
-    if isinstance(value, rfc1902.ObjectIdentifier):
+    if isinstance(value, univ.ObjectIdentifier):
         return tuple(value)
-    if isinstance(value, rfc1902.Null) or not value.hasValue():
-        return None
-    return int(value)
+    if isinstance(value, univ.Integer):
+        return int(value)
+    return None
 
 
 class PysnmpSession:

@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` (the main job on embedded defaults) and
+# `make test` (lint, types, the whole test suite). Both do their own set-up on a fresh clone.
+
+PYTHON ?= python3
+VENV := .venv
+# snmpsim runs as an unprivileged user when started by root, so it gets a virtualenv on
+# Debian's Python, which that user can read (the pyenv Python under /root it cannot).
+SIM_PYTHON ?= /usr/bin/python3
+SIM_VENV := .venv-sim
+
+.PHONY: demo test lint bench setup postgres clean
+
+setup: $(VENV)/.installed $(SIM_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[test]"
+	touch $@
+
+$(SIM_VENV)/.installed:
+	$(SIM_PYTHON) -m venv $(SIM_VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(SIM_PYTHON) -m venv $(SIM_VENV); }
+	$(SIM_VENV)/bin/pip install -q "snmpsim==1.2.2" "pysmi>=1.5" "pysnmp>=7.1,<8" cryptography
+	touch $@
+
+# PostgreSQL on 127.0.0.1:5432 is part of this machine; start it if it is down.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup postgres lint
+	$(VENV)/bin/pytest -q
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python -m demo
+
+bench: setup
+	@command -v snmpget >/dev/null || { apt-get update -qq && apt-get install -y -qq snmp; }
+	$(VENV)/bin/python bench/snmp_read.py
+
+clean:
+	rm -rf $(VENV) $(SIM_VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

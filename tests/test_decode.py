@@ -1,0 +1,138 @@
+"""R1 normalisation as pure functions: raw values in, meaning out (no SNMP, no clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.decode import decode_errors, decode_read, decode_supply, decode_text
+from agent.profile import Profile, ProfileError, load_profile
+from agent.reader import RawRead
+from agent.snmp import ber
+from agent.snmp.ber import parse_oid
+
+HP_SERIAL = parse_oid("1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.3.0")
+
+
+def _row(**columns: ber.Value) -> dict[str, ber.Value]:
+    return dict(columns)
+
+
+def test_decode_text_forms() -> None:
+    assert decode_text(b"Black Toner\x00\x00  ") == "Black Toner"
+    assert decode_text("Tóner negro".encode()) == "Tóner negro"
+    assert decode_text(b"Toner jaune \xe9") == "Toner jaune é"  # not UTF-8: Windows-1252
+    assert decode_text(b"Cyan Cartridge H\n50 20 43 46 34 31 31 41") == "Cyan Cartridge HP CF411A"
+    assert decode_text(b"4B 20 54 6F 6E 65 72") == "K Toner"
+    assert decode_text(b"AB CD") == "AB CD"  # two pairs is a name, not hex
+    assert decode_text(ber.NO_SUCH_OBJECT_VALUE) is None
+    assert decode_text(42) is None
+
+
+def test_error_bits_msb_first(profile: Profile) -> None:
+    assert decode_errors(profile, b"\x00") == ()
+    assert decode_errors(profile, b"") == ()
+    assert decode_errors(profile, b"\x80") == ("lowPaper",)
+    assert decode_errors(profile, b"\x30\x00") == ("lowToner", "noToner")
+    assert decode_errors(profile, b"\x00\x01") == ("bit15",)
+    assert decode_errors(profile, 5) == ()  # wrong type: no invented errors
+
+
+def test_r1_thousandths_of_ounces_are_grams(profile: Profile) -> None:
+    s = decode_supply(
+        profile, None, 1, "1.1", _row(type=5, unit=12, maxCapacity=1000, level=250), {}
+    )
+    assert (s.kind, s.percent, s.grams_left, s.grams_used) == ("ink", 25.0, 7.087, 21.262)
+
+
+def test_r1_percent_unit_needs_no_capacity(profile: Profile) -> None:
+    s = decode_supply(profile, None, 1, "1.1", _row(type=3, unit=19, maxCapacity=-2, level=42), {})
+    assert (s.percent, s.quality) == (42.0, "measured")
+
+
+def test_r1_receptacle_by_type_when_class_is_absent(profile: Profile) -> None:
+    s = decode_supply(profile, None, 1, "1.1", _row(type=8, maxCapacity=200, level=50), {})
+    assert (s.kind, s.receptacle, s.percent) == ("waste", True, 75.0)
+
+
+def test_r1_class_wins_over_type_and_description(profile: Profile) -> None:
+    s = decode_supply(
+        profile,
+        None,
+        1,
+        "1.1",
+        _row(**{"class": 3}, type=4, description=b"Waste", maxCapacity=100, level=30),
+        {},
+    )
+    assert (s.receptacle, s.percent) == (False, 30.0)
+
+
+def test_r1_special_values_never_become_numbers(profile: Profile) -> None:
+    for level, quality in ((-1, "unknown"), (-2, "unknown"), (-3, "some-remaining")):
+        s = decode_supply(profile, None, 1, "1.1", _row(type=3, maxCapacity=100, level=level), {})
+        assert (s.percent, s.quality) == (None, quality)
+    s = decode_supply(profile, None, 1, "1.1", _row(type=3, maxCapacity=-1, level=40), {})
+    assert (s.percent, s.quality) == (None, "unknown")
+    assert s.notes == ("max capacity other: no percentage without a capacity",)
+
+
+def test_ricoh_near_end_is_a_state(profile: Profile) -> None:
+    ricoh = profile.vendor_for(parse_oid("1.3.6.1.4.1.367.1.1"))
+    assert ricoh is not None
+    s = decode_supply(profile, ricoh, 1, "1.1", _row(type=3, maxCapacity=100, level=-100), {})
+    assert (s.percent, s.quality) == (None, "some-remaining")
+    other = decode_supply(profile, None, 1, "1.1", _row(type=3, maxCapacity=100, level=-100), {})
+    assert other.quality == "unknown"  # -100 means nothing on other vendors
+
+
+def test_colour_from_colorant_beats_description(profile: Profile) -> None:
+    s = decode_supply(
+        profile,
+        None,
+        1,
+        "1.2",
+        _row(colorantIndex=2, description=b"Toner Black?", type=3),
+        {"1.2": b"cyan"},
+    )
+    assert s.colour == "cyan"
+    assert (
+        decode_supply(profile, None, 1, "1.3", _row(description=b"Toner giallo"), {}).colour
+        == "yellow"
+    )
+
+
+def test_hp_serial_from_pml_without_its_type_octets(profile: Profile) -> None:
+    raw = RawRead(scalars={"sysObjectID": parse_oid("1.3.6.1.4.1.11.2.3.9.1")})
+    raw.vendor = profile.vendor_for(parse_oid("1.3.6.1.4.1.11.2.3.9.1"))
+    raw.per_device = {"prtGeneralSerialNumber": b""}
+    raw.vendor_values = {HP_SERIAL: b"\x01\x15VNCRC48198"}
+    reading = decode_read(profile, raw)
+    assert reading.serial == "VNCRC48198"
+    assert reading.serial_source == "HP:1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.3.0"
+
+
+def test_a_vendor_file_adds_a_power_object_without_code(tmp_path: Path) -> None:
+    (tmp_path / "acme.toml").write_text(
+        'vendor = "Acme"\nenterprise = "1.3.6.1.4.1.99999"\n'
+        '[power]\noid = "1.3.6.1.4.1.99999.5.1.0"\n[power.values]\n1 = "ready"\n3 = "standby"\n'
+    )
+    profile = load_profile(extra_vendor_dirs=(tmp_path,))
+    acme = profile.vendor_for(parse_oid("1.3.6.1.4.1.99999.1.4500"))
+    assert acme is not None and acme.power is not None
+    raw = RawRead(
+        scalars={},
+        vendor=acme,
+        per_device={"hrDeviceStatus": 2, "hrPrinterStatus": 3},  # says ready...
+        vendor_values={acme.power.oid: 3},
+    )  # ...the vendor knows it sleeps
+    assert decode_read(profile, raw).status.power == "standby"
+
+
+def test_a_broken_vendor_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('vendor = "Bad"\nenterprise = "1.3.x"\n')
+    with pytest.raises(ProfileError, match="bad.toml"):
+        load_profile(extra_vendor_dirs=(tmp_path,))
+    (tmp_path / "bad.toml").write_text('vendor = "Bad"\nenterprise = "1.3.6"\ncolour = 1\n')
+    with pytest.raises(ProfileError, match="unknown key.*colour"):
+        load_profile(extra_vendor_dirs=(tmp_path,))
