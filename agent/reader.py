@@ -70,8 +70,10 @@ async def _walk(
             return first
         if not session.bulk:
             answer = await session.get_next([*pending_nr, *(c.last for c in active)])
-            first, pending_nr = answer[: len(pending_nr)], []
-            for col, (oid, value) in zip(active, answer[len(first) :]):
+            asked, pending_nr = len(pending_nr), []
+            if asked:
+                first = answer[:asked]
+            for col, (oid, value) in zip(active, answer[asked:]):
                 col.take(oid, value)
             continue
         try:

@@ -255,3 +255,34 @@ def test_cli_exit_status_and_one_line_error(
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("asr-agent:") and message in lines[0]
+
+
+@pytest.mark.parametrize("backend", ["native", "pysnmp"])
+async def test_snmpv1_reads_like_v2c(
+    simulator: snmpsim.Simulator, profile: Profile, backend: str
+) -> None:
+    """v1 has no GETBULK and answers a missing object with noSuchName: same record anyway."""
+    v2c = await _read(simulator, profile, Credentials(community="asr_mass_colour"))
+    v1 = await _read(simulator, profile, Credentials(version="1", community="asr_mass_colour"),
+                     backend)  # fmt: skip
+    assert v1 == v2c
+    xerox_v1 = await _read(simulator, profile, Credentials(version="1", community="asr_odd"))
+    assert xerox_v1 == await _read(simulator, profile, Credentials(community="asr_odd"))
+
+
+async def test_silence_is_logged_once_per_change_of_state(
+    simulator: snmpsim.Simulator, profile: Profile, caplog: pytest.LogCaptureFixture
+) -> None:
+    silent = PrinterSpec("p", Target(simulator.host, simulator.port, 0.05, 0),
+                         Credentials(community="no-such-community"))  # fmt: skip
+    awake = PrinterSpec("p", Target(simulator.host, simulator.port, 1, 1),
+                        Credentials(community="asr_mass_colour"))  # fmt: skip
+    caplog.set_level("INFO", logger="agent.poller")
+    async with SnmpClients() as clients:
+        poller = Poller(profile, clients)
+        for spec in (awake, silent, silent, silent, awake, awake):
+            await poller.poll(spec)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert "is asleep" in messages[0] and "last answered" in messages[0]
+    assert "answers again (was asleep)" in messages[1]
