@@ -40,7 +40,7 @@ demo: $(VENV)/.installed
 
 bench: setup
 	@command -v snmpget >/dev/null || { apt-get update -qq && apt-get install -y -qq snmp; }
-	$(VENV)/bin/python bench/snmp_read.py
+	$(VENV)/bin/python bench/snmp_read.py --snmpsim $(SIM_VENV)/bin/snmpsim-command-responder
 
 clean:
 	rm -rf $(VENV) $(SIM_VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

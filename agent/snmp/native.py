@@ -44,7 +44,12 @@ class NativeClient:
     def __init__(self) -> None:
         self._transports: dict[int, asyncio.DatagramTransport] = {}
         self._pending: dict[int, tuple[tuple[str, int], asyncio.Future[ber.Message]]] = {}
-        self._ids = itertools.count(random.randrange(1, 1 << 30))
+        self._first_id = random.randrange(1, 1 << 30)
+        self._ids = itertools.count(self._first_id)
+        self._issued = 0
+        # What a printer sent that we could not use, by address: reported if a request to it
+        # then times out, so a broken printer reads as faulty, not as asleep.
+        self._troubles: dict[tuple[str, int], str] = {}
         self._lock = asyncio.Lock()
         self.malformed = 0  # datagrams that were not well-formed SNMP
 
@@ -84,17 +89,21 @@ class NativeClient:
         self.close()
 
     def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        source = (_normal_host(addr[0]), addr[1])
         try:
             msg = ber.decode_message(data)
         except ber.BerError as err:
             self.malformed += 1
+            self._troubles[source] = f"answered with malformed SNMP ({err})"
             log.debug("malformed datagram from %s: %s", addr[0], err)
             return
         entry = self._pending.get(msg.request_id)
         if entry is None:
-            return  # a late answer to a request already answered or given up
+            if not self._ours(msg.request_id):
+                self._troubles[source] = f"answered request-id {msg.request_id}, never asked"
+            return  # else a late answer to a request already answered or given up
         expected, future = entry
-        if (_normal_host(addr[0]), addr[1]) != expected or future.done():
+        if source != expected or future.done():
             return
         future.set_result(msg)
 
@@ -113,6 +122,8 @@ class NativeClient:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         transport = await self._transport(family)
         request_id = next(self._ids) & 0x7FFFFFFF
+        self._issued += 1
+        self._troubles.pop((host, target.port), None)
         payload = ber.encode_request(
             version, community, pdu_type, request_id, oids, non_repeaters, max_repetitions
         )
@@ -128,10 +139,17 @@ class NativeClient:
             del self._pending[request_id]
             if not future.done():
                 future.cancel()
-        raise SnmpTimeout(
-            f"no answer from {target.host}:{target.port} after "
-            f"{target.retries + 1} tries over {sum(target.waits()):.1f} s"
-        )
+        tries = f"after {target.retries + 1} tries over {sum(target.waits()):.1f} s"
+        trouble = self._troubles.pop((host, target.port), None)
+        if trouble:
+            raise SnmpProtocolError(
+                f"{target.host}:{target.port} {trouble}; no usable answer {tries}"
+            )
+        raise SnmpTimeout(f"no answer from {target.host}:{target.port} {tries}")
+
+    def _ours(self, request_id: int) -> bool:
+        """Whether we ever sent this request-id (ids run up from a random start)."""
+        return (request_id - self._first_id) % (1 << 31) < self._issued
 
 
 def _normal_host(host: str) -> str:

@@ -1,0 +1,1 @@
+"""The README's main job (`make demo`), on embedded defaults and loopback only."""
