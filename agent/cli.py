@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from agent import __version__
-from agent.config import ConfigError, load_config
+from agent.config import load_config
 from agent.poller import (
     ANSWERING,
     NOT_A_PRINTER,
@@ -23,6 +23,7 @@ from agent.poller import (
 from agent.profile import ProfileError, load_profile
 from agent.render import render_table
 from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Target
+from common.strictconfig import ConfigError
 
 # Exit status of `poll` by what happened to the printer.
 EXIT = {ANSWERING: 0, UNREACHABLE: 3, REFUSED: 4, NOT_A_PRINTER: 5}

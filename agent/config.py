@@ -7,43 +7,27 @@ systemd's LoadCredential hands them over.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from agent.poller import PrinterSpec
 from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Target
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from common.strictconfig import Strict, load_toml, parse_toml
 
 
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names each wrong key."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AgentSection(_Strict):
+class AgentSection(Strict):
     state_dir: Path = Path("/var/lib/asr-agent")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class SnmpSection(_Strict):
+class SnmpSection(Strict):
     timeout: float = Field(1.0, gt=0, le=60)
     retries: int = Field(3, ge=0, le=10)
     backoff: float = Field(2.0, ge=1, le=10)
@@ -62,7 +46,7 @@ def _secret(value: SecretStr | None, path: Path | None, what: str) -> str | None
     return value.get_secret_value() if value is not None else None
 
 
-class CredentialsSection(_Strict):
+class CredentialsSection(Strict):
     version: Literal["1", "2c", "3"] = "2c"
     community: SecretStr | None = None
     community_file: Path | None = None
@@ -96,7 +80,7 @@ class CredentialsSection(_Strict):
         )
 
 
-class PrinterSection(_Strict):
+class PrinterSection(Strict):
     name: str = Field(min_length=1)
     host: str = Field(min_length=1)
     port: int = Field(161, ge=1, le=65535)
@@ -116,11 +100,13 @@ class PrinterSection(_Strict):
         return host
 
 
-class AgentConfig(_Strict):
-    agent: AgentSection = AgentSection()
-    snmp: SnmpSection = SnmpSection()
-    credentials: dict[str, CredentialsSection] = {"default": CredentialsSection()}
-    printers: list[PrinterSection] = []
+class AgentConfig(Strict):
+    agent: AgentSection = Field(default_factory=AgentSection)
+    snmp: SnmpSection = Field(default_factory=SnmpSection)
+    credentials: dict[str, CredentialsSection] = Field(
+        default_factory=lambda: {"default": CredentialsSection()}
+    )
+    printers: list[PrinterSection] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> AgentConfig:
@@ -151,31 +137,11 @@ class AgentConfig(_Strict):
         ]
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(part) for part in e["loc"]) or "(top level)"
-        message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"{where}: {message}")
-    return "; ".join(lines)
-
-
 def parse_config(text: str, source: str = "<config>") -> AgentConfig:
     """A config from TOML text; ConfigError names the file and every wrong key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{source}: not valid TOML: {err}") from err
-    try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(f"{source}: {_describe(err)}") from err
+    return parse_toml(AgentConfig, text, source)
 
 
 def load_config(path: Path) -> AgentConfig:
     """A config from a TOML file."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
-    return parse_config(text, str(path))
+    return load_toml(AgentConfig, path)

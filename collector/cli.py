@@ -1,20 +1,197 @@
-"""`asr-collector`: the collector's command line (the service arrives with the ingest issue)."""
+"""`asr-collector`: serve the ingest API, migrate the database, manage enrollment and keys."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import signal
+import ssl
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from aiohttp import web
 
 from collector import __version__
+from collector.app import create_app
+from collector.config import CollectorConfig, load_config
+from collector.errors import CollectorError
+from collector.service import Collector, Settings, utcnow
+from collector.store.database import Database
+from collector.store.migrate import migrate
+from collector.tls import fingerprint, self_signed, server_context
+from common.strictconfig import ConfigError
+
+log = logging.getLogger("collector")
+EXIT_CONFIG = 2
+EXIT_REFUSED = 3
+_T = TypeVar("_T")
+
+
+def _tls(config: CollectorConfig) -> tuple[ssl.SSLContext | None, str]:
+    """The server's TLS context and a line saying how it is served."""
+    server = config.server
+    if server.plain_http:
+        return None, "plain HTTP (plain_http = true: TLS is the proxy's job)"
+    if server.tls_cert is not None and server.tls_key is not None:
+        return _context(server.tls_cert, server.tls_key), f"TLS with {server.tls_cert}"
+    if not config.is_embedded():
+        raise ConfigError(
+            "server.tls_cert / server.tls_key: required with PostgreSQL (or plain_http = true"
+            " behind a TLS proxy); a self-signed certificate is for the embedded default only"
+        )
+    cert, key, made = self_signed(config.collector.state_dir, server.host, utcnow())
+    how = "made a self-signed certificate" if made else "self-signed certificate"
+    return _context(cert, key), f"TLS, {how} {cert}, SHA-256 {fingerprint(cert)}"
+
+
+def _context(cert: Path, key: Path) -> ssl.SSLContext:
+    try:
+        return server_context(cert, key)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(
+            f"server.tls_cert / server.tls_key: cannot load {cert}, {key}: {err}"
+        ) from err
+
+
+async def _serve(config: CollectorConfig, context: ssl.SSLContext | None) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
+        await site.start()
+        scheme = "https" if context else "http"
+        for address in runner.addresses:
+            host, port = address[0], address[1]
+            print(f"listening on {scheme}://{host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
+async def _with_collector(config: CollectorConfig, job: Callable[[Collector], Awaitable[_T]]) -> _T:
+    db = Database.open(config.database_url(), config.database.pool_size)
+    try:
+        await migrate(db)
+        return await job(Collector(db, Settings.from_config(config)))
+    finally:
+        await db.close()
+
+
+def cmd_serve(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Migrate the database, then serve until SIGINT/SIGTERM."""
+    context, how = _tls(config)
+    print(f"asr-collector {__version__}: {how}", flush=True)
+    asyncio.run(_serve(config, context))
+    return 0
+
+
+def cmd_migrate(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Bring the database to the newest schema."""
+
+    async def run() -> str:
+        db = Database.open(config.database_url(), config.database.pool_size)
+        try:
+            return await migrate(db)
+        finally:
+            await db.close()
+
+    print(f"database at schema revision {asyncio.run(run())}")
+    return 0
+
+
+def cmd_check_config(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Print the whole configuration, defaults filled in and secrets redacted."""
+    config.database_url()  # reads url_file, if any
+    if config.server.tls_cert is not None and config.server.tls_key is not None:
+        _context(config.server.tls_cert, config.server.tls_key)
+    print(json.dumps(config.redacted(), indent=2))
+    return 0
+
+
+def cmd_enroll_token(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Make a one-time enrollment token for a customer's site and print it, once."""
+    ttl = timedelta(hours=args.ttl_hours) if args.ttl_hours else None
+    token, record = asyncio.run(
+        _with_collector(config, lambda c: c.create_token(args.customer, args.site, ttl))
+    )
+    print(token)
+    print(
+        f"enrollment token for {record.customer} / {record.site}, works once, expires"
+        f" {record.expires_at.isoformat()}; it is not stored and cannot be shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_revoke_key(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Revoke an agent key: every request it signs is refused from now on."""
+    key = asyncio.run(_with_collector(config, lambda c: c.revoke_key(args.key_id)))
+    print(f"key {key.key_id} of agent {key.agent_id}: {key.status}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asr-collector",
+        description="The ASR collector: receives signed printer readings from edge agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"asr-collector {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, run: Callable[..., int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--config", type=Path, required=True, help="the collector's TOML file")
+        sub.set_defaults(run=run)
+        return sub
+
+    command("serve", cmd_serve, "migrate the database, then serve the ingest API")
+    command("migrate", cmd_migrate, "bring the database to the newest schema")
+    check = commands.add_parser(
+        "check-config", help="check a config file and print it with secrets redacted"
+    )
+    check.add_argument("config", type=Path)
+    check.set_defaults(run=cmd_check_config)
+    token = command("enroll-token", cmd_enroll_token, "make a one-time enrollment token")
+    token.add_argument("--customer", required=True, help="customer id, e.g. acme")
+    token.add_argument("--site", required=True, help="the customer's site, e.g. milano")
+    token.add_argument(
+        "--ttl-hours", type=float, help="hours until it expires (default: enroll.token_ttl_hours)"
+    )
+    revoke = command("revoke-key", cmd_revoke_key, "revoke an agent's key")
+    revoke.add_argument("key_id", help="the key id (16 hex digits)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the collector command."""
-    parser = argparse.ArgumentParser(prog="asr-collector", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"asr-collector {__version__}")
-    parser.parse_args(argv)
-    parser.print_help(sys.stdout)
-    return 0
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        logging.basicConfig(
+            level=config.collector.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        if config.collector.log_level != "debug":  # its per-run chatter is not news
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        run: Callable[[CollectorConfig, argparse.Namespace], int] = args.run
+        return run(config, args)
+    except ConfigError as err:
+        print(f"asr-collector: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CollectorError as err:
+        print(f"asr-collector: {err}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

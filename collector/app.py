@@ -1,0 +1,80 @@
+"""The collector's aiohttp application: the factory, its resources, its background job.
+
+`create_app` builds the app; the database and the nonce pruner are owned by `cleanup_ctx`:
+opened (and migrated) when the app starts, closed when it stops. A test may hand in a
+database it owns; the app then uses it and leaves it open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
+from collector.config import CollectorConfig
+from collector.metrics import Metrics
+from collector.service import Clock, Collector, Settings, utcnow
+from collector.store.database import Database
+from collector.store.migrate import migrate
+from collector.views import ROUTES
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: CollectorConfig, database: Database | None = None, clock: Clock = utcnow
+) -> web.Application:
+    """The collector app for this config; `database` is opened from the config when None."""
+    app = web.Application()
+    app[CONFIG] = config
+    app[CLOCK] = clock
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_collector(database))
+    app.cleanup_ctx.append(_nonce_pruner)
+    app.add_routes(ROUTES)
+    return app
+
+
+def _collector(
+    database: Database | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        db = database or Database.open(config.database_url(), config.database.pool_size)
+        try:
+            if database is None:
+                revision = await migrate(db)
+                log.info("database %s at schema revision %s", db.dialect, revision)
+            app[COLLECTOR] = Collector(db, Settings.from_config(config), app[CLOCK])
+            yield
+        finally:
+            if database is None:
+                await db.close()
+
+    return ctx
+
+
+async def _nonce_pruner(app: web.Application) -> AsyncIterator[None]:
+    interval = app[CONFIG].ingest.nonce_prune_interval_seconds
+    collector = app[COLLECTOR]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                pruned = await collector.prune_nonces()
+            except Exception:  # the loop's outer guard: log, carry on
+                log.exception("pruning nonces failed")
+                continue
+            if pruned:
+                log.debug("pruned %d nonces", pruned)
+
+    task = asyncio.create_task(loop(), name="nonce-pruner")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

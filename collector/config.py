@@ -1,0 +1,136 @@
+"""The collector's configuration: strict TOML into frozen models, defaults here and only here.
+
+Unknown keys are errors naming the key; the database URL (which may hold a password) is a
+`SecretStr` and prints as '**********'; it may instead be read from a file (`url_file`), which
+is how systemd's LoadCredential hands it over. Every number of the ingest rules is a setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from common.strictconfig import ConfigError, Strict, load_toml, parse_toml
+
+
+class CollectorSection(Strict):
+    state_dir: Path = Path("/var/lib/asr-collector")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ServerSection(Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(8443, ge=0, le=65535)  # 0: any free port, printed at start
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    plain_http: bool = False  # only behind a proxy that terminates TLS
+
+    @model_validator(mode="after")
+    def _tls(self) -> ServerSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.plain_http and self.tls_cert is not None:
+            raise ValueError("plain_http = true serves no TLS: drop tls_cert/tls_key or it")
+        return self
+
+
+# Accepted URL schemes and the async driver each one means.
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+def driver_url(url: str) -> str:
+    """The URL with its async driver named: 'postgresql://...' -> 'postgresql+asyncpg://...'."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _DRIVERS:
+        raise ValueError(
+            "must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+            f" (scheme {scheme!r} is not supported)"
+        )
+    return f"{_DRIVERS[scheme]}://{rest}"
+
+
+class DatabaseSection(Strict):
+    url: SecretStr | None = None  # default: SQLite in state_dir
+    url_file: Path | None = None
+    pool_size: int = Field(5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            driver_url(url.get_secret_value())
+        return url
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatabaseSection:
+        if self.url is not None and self.url_file is not None:
+            raise ValueError("url and url_file: set one of them")
+        return self
+
+
+class IngestSection(Strict):
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    clock_skew_seconds: float = Field(300, gt=0, le=86_400)
+    max_readings_per_batch: int = Field(500, ge=1, le=100_000)
+    retired_key_grace_hours: float = Field(24, ge=0)
+    nonce_prune_interval_seconds: float = Field(60, gt=0)
+
+
+class EnrollSection(Strict):
+    token_ttl_hours: float = Field(168, gt=0)
+    max_body_bytes: int = Field(16_384, ge=1024)
+
+
+class CollectorConfig(Strict):
+    collector: CollectorSection = CollectorSection()
+    server: ServerSection = ServerSection()
+    database: DatabaseSection = DatabaseSection()
+    ingest: IngestSection = IngestSection()
+    enroll: EnrollSection = EnrollSection()
+
+    def database_url(self) -> str:
+        """The database URL with its driver, the secret resolved; SQLite in state_dir if unset."""
+        db = self.database
+        if db.url_file is not None:
+            try:
+                text = db.url_file.read_text().strip()
+            except OSError as err:
+                raise ConfigError(f"database.url_file: cannot read {db.url_file}: {err}") from err
+            try:
+                return driver_url(text)
+            except ValueError as err:
+                raise ConfigError(f"database.url_file: {err}") from err
+        if db.url is not None:
+            return driver_url(db.url.get_secret_value())
+        return f"sqlite+aiosqlite:///{self.collector.state_dir / 'collector.db'}"
+
+    def is_embedded(self) -> bool:
+        """True when the database is SQLite (the embedded default)."""
+        return self.database_url().startswith("sqlite")
+
+    def redacted(self) -> dict[str, Any]:
+        """The whole configuration, defaults filled in, secrets as '**********'."""
+        return self.model_dump(mode="json")
+
+
+def parse_config(text: str, source: str = "<config>") -> CollectorConfig:
+    """A config from TOML text; ConfigError names the file and every wrong key."""
+    return parse_toml(CollectorConfig, text, source)
+
+
+def load_config(path: Path) -> CollectorConfig:
+    """A config from a TOML file."""
+    return load_toml(CollectorConfig, path)

@@ -1,0 +1,77 @@
+"""The collector's records: what the store hands back and the service returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+ACTIVE = "active"
+RETIRED = "retired"
+REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class AgentKey:
+    """One of an agent's public keys and its state."""
+
+    key_id: str
+    agent_id: str
+    public_key: bytes
+    status: str
+    created_at: datetime
+    retired_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A newly enrolled agent."""
+
+    agent_id: str
+    key_id: str
+    customer: str
+    site: str
+
+
+@dataclass(frozen=True)
+class EnrollToken:
+    """An enrollment token as stored: its hash only; the token itself is shown once."""
+
+    token_hash: str
+    customer: str
+    site: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ReadingResult:
+    """What became of one reading of a batch."""
+
+    seq: int
+    status: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The response's object for this reading."""
+        out: dict[str, object] = {"seq": self.seq, "status": self.status}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one batch."""
+
+    batch_id: str
+    results: tuple[ReadingResult, ...]
+    new_batch: bool  # False when the batch id was received before (a re-send)
+
+    def to_dict(self) -> dict[str, object]:
+        """The response body."""
+        return {"batch_id": self.batch_id, "results": [r.to_dict() for r in self.results]}

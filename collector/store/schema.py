@@ -1,0 +1,211 @@
+"""The collector's tables, one definition for SQLite and PostgreSQL.
+
+Changed only together with a migration in `migrations/versions` (a test compares the two).
+Uniqueness that ingest relies on is a constraint here, never a check in code: readings are
+unique per (agent_id, seq), batches per (agent_id, batch_id), nonces per (key_id, nonce).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on both databases (SQLite keeps naive text, so it is UTC there)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+# A 64-bit surrogate key; on SQLite it must be INTEGER to be the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("customer_id", "name"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("site_id", Id, ForeignKey("sites.id"), nullable=False),
+    Column("hostname", Text, nullable=False),
+    Column("agent_version", Text, nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime),
+)
+
+enroll_tokens = Table(
+    "enroll_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex; the token is shown once
+    Column("site_id", Id, ForeignKey("sites.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("agent_id", String(36), ForeignKey("agents.id")),
+)
+
+agent_keys = Table(
+    "agent_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("agent_id", String(36), ForeignKey("agents.id"), nullable=False, index=True),
+    Column("public_key", LargeBinary(32), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    CheckConstraint("status IN ('active', 'retired', 'revoked')", name="status"),
+)
+
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("key_id", String(16), ForeignKey("agent_keys.key_id"), nullable=False),
+    Column("nonce", String(32), nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False, index=True),  # pruned by this
+    PrimaryKeyConstraint("key_id", "nonce"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", String(36), ForeignKey("agents.id"), nullable=False),
+    Column("batch_id", String(36), nullable=False),
+    Column("key_id", String(16), ForeignKey("agent_keys.key_id"), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("reading_count", Integer, nullable=False),
+    Column("headers", Json, nullable=False),  # the signature headers, for audit
+    Column("body", LargeBinary, nullable=False),  # the exact signed bytes, for audit
+    UniqueConstraint("agent_id", "batch_id"),
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", String(36), ForeignKey("agents.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("batch_pk", Id, ForeignKey("batches.id"), nullable=False),
+    Column("serial", Text, nullable=False),  # R3: the device it is attributed to
+    Column("printer", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("read_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("payload", Json, nullable=False),  # wire.reading.PrinterReading.to_dict()
+    UniqueConstraint("agent_id", "seq"),
+    Index("ix_readings_serial_read_at", "serial", "read_at"),
+)
+
+supplies = Table(
+    "supplies",
+    metadata,
+    Column("reading_id", Id, ForeignKey("readings.id", ondelete="CASCADE"), nullable=False),
+    Column("supply_index", String(32), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("colour", Text),
+    Column("percent", Float),
+    Column("level", Integer),
+    Column("max_capacity", Integer),
+    Column("grams_left", Float),
+    Column("grams_used", Float),
+    Column("quality", String(16), nullable=False),
+    Column("receptacle", Boolean, nullable=False),
+    PrimaryKeyConstraint("reading_id", "supply_index"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("serial", Text, primary_key=True),  # R3: ASR works per device, by serial number
+    Column("model", Text),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("last_agent_id", String(36), ForeignKey("agents.id"), nullable=False),
+)
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("batch_pk", Id, ForeignKey("batches.id"), primary_key=True),
+    Column("agent_id", String(36), ForeignKey("agents.id"), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("agent_version", Text, nullable=False),
+    Column("uptime_seconds", Float, nullable=False),
+    Column("answering", Integer, nullable=False),
+    Column("asleep", Integer, nullable=False),
+    Column("unreachable", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("not_a_printer", Integer, nullable=False),
+    Column("faulty", Integer, nullable=False),
+    Column("spool_depth", Integer, nullable=False),
+    Column("dropped_total", BigInteger, nullable=False),
+    Column("last_poll_at", UTCDateTime),
+    Index("ix_heartbeats_agent_id_received_at", "agent_id", "received_at"),
+)

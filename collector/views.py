@@ -1,0 +1,159 @@
+"""The HTTP views: read the request, call the service, answer; errors become statuses here.
+
+Every refusal answers JSON {"error", "reason"[, "field"]} and counts in the metrics by reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+from aiohttp import web
+
+from collector.appkeys import COLLECTOR, CONFIG, METRICS
+from collector.errors import (
+    AuthError,
+    BodyTooLarge,
+    CollectorError,
+    EnrollError,
+    InvalidRequest,
+    KeyInUse,
+    ReplayedNonce,
+    StoreUnavailable,
+    UnknownKey,
+    UnsupportedMediaType,
+)
+from wire.enroll import encode_message
+from wire.errors import WireError
+from wire.signing import SignatureError
+
+log = logging.getLogger(__name__)
+
+Refusal = CollectorError | WireError | SignatureError
+REFUSALS = (CollectorError, WireError, SignatureError)
+
+# First match wins: subclasses before their bases.
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (BodyTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (WireError, 400),
+    (InvalidRequest, 400),
+    (SignatureError, 401),
+    (UnknownKey, 401),
+    (AuthError, 403),  # revoked, retired past its grace, or another agent's key
+    (ReplayedNonce, 409),
+    (KeyInUse, 409),
+    (EnrollError, 401),  # token unknown, used or expired
+    (StoreUnavailable, 503),
+)
+
+
+def _status(err: Exception) -> int:
+    for kind, status in _STATUS:
+        if isinstance(err, kind):
+            return status
+    return 500
+
+
+def _refuse(request: web.Request, endpoint: str, err: Refusal) -> web.Response:
+    status = _status(err)
+    request.app[METRICS].rejections.labels(endpoint, err.reason).inc()
+    body: dict[str, str] = {"error": str(err), "reason": err.reason}
+    field = getattr(err, "field", None)
+    if field:
+        body["field"] = field
+    headers = {"Retry-After": "30"} if status == 503 else None
+    log.info("%s refused (%d %s): %s", endpoint, status, err.reason, err)
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The JSON body, refused before reading it all if larger than `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"body of {request.content_length} bytes, more than {limit}")
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(f"content type {request.content_type!r}, not application/json")
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:  # no Content-Length (chunked): count as it comes
+            raise BodyTooLarge(f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+async def post_readings(request: web.Request) -> web.Response:
+    """POST /api/v1/readings: a signed batch of readings (R2)."""
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    try:
+        body = await _body(request, request.app[CONFIG].ingest.max_body_bytes)
+        result = await request.app[COLLECTOR].ingest(request.headers, body)
+    except REFUSALS as err:
+        metrics.batches.labels("refused").inc()
+        return _refuse(request, "readings", err)
+    finally:
+        metrics.latency.observe(time.perf_counter() - started)
+    metrics.batches.labels("stored" if result.new_batch else "resent").inc()
+    for status, count in Counter(r.status for r in result.results).items():
+        metrics.readings.labels(status).inc(count)
+    return web.json_response(result.to_dict())
+
+
+async def enroll(request: web.Request) -> web.Response:
+    """POST /api/v1/enroll: a one-time token and a public key make an agent."""
+    try:
+        body = await _body(request, request.app[CONFIG].enroll.max_body_bytes)
+        enrollment = await request.app[COLLECTOR].enroll(body)
+    except REFUSALS as err:
+        return _refuse(request, "enroll", err)
+    request.app[METRICS].enrollments.inc()
+    log.info(
+        "enrolled agent %s (key %s) for %s / %s",
+        enrollment.agent_id,
+        enrollment.key_id,
+        enrollment.customer,
+        enrollment.site,
+    )
+    return _json(encode_message(enrollment), status=201)
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    """POST /api/v1/agents/{agent_id}/keys: a new key, endorsed and signed by the old one."""
+    agent_id = request.match_info["agent_id"]
+    try:
+        body = await _body(request, request.app[CONFIG].enroll.max_body_bytes)
+        rotated = await request.app[COLLECTOR].rotate_key(agent_id, request.headers, body)
+    except REFUSALS as err:
+        return _refuse(request, "keys", err)
+    request.app[METRICS].rotations.inc()
+    log.info("agent %s: key %s replaces %s", agent_id, rotated.key_id, rotated.retired_key_id)
+    return _json(encode_message(rotated), status=201)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text exposition."""
+    body, content_type = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: 200 when the database answers, 503 when not."""
+    try:
+        await request.app[COLLECTOR].db.ping()
+    except StoreUnavailable as err:
+        return web.json_response({"status": "unavailable", "error": str(err)}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+def _json(body: bytes, status: int) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+ROUTES = [
+    web.post("/api/v1/enroll", enroll),
+    web.post("/api/v1/readings", post_readings),
+    web.post("/api/v1/agents/{agent_id}/keys", rotate_key),
+    web.get("/metrics", metrics),
+    web.get("/healthz", healthz),
+]

@@ -1,0 +1,1 @@
+"""Plumbing shared by the agent and the collector (no domain logic)."""
