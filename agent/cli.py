@@ -1,4 +1,10 @@
-"""`asr-agent`: read printers over SNMP (`poll`) and check the agent's configuration."""
+"""`asr-agent`: read printers over SNMP, enroll with the collector and run the service.
+
+Commands: `poll` (read one printer once), `check-config`, `enroll` (once, with the operator's
+token), `run` (the service: poll, spool, push), `status` (spool, last poll, last push) and
+`rotate-key`. The CLI owns the resources (spool, SNMP sockets, the HTTPS session) and closes
+them; the modules they are handed to only use them.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,25 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from agent import __version__
-from agent.config import load_config
+from agent.config import AgentConfig, load_config
+from agent.delivery import Deliverer
+from agent.enrollment import enroll, rotate_key
+from agent.identity import (
+    KEY_FILE,
+    Identity,
+    IdentityError,
+    KeyFiles,
+    load_identity,
+    load_key,
+    pending_key,
+)
 from agent.poller import (
     ANSWERING,
     NOT_A_PRINTER,
@@ -21,13 +41,32 @@ from agent.poller import (
     SnmpClients,
 )
 from agent.profile import ProfileError, load_profile
+from agent.push import PushError, Refused, open_client
 from agent.render import render_table
+from agent.service import Service
 from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Target
+from agent.spool import Spool, SpoolError
+from agent.state import (
+    SPOOL_FILE,
+    STATE_FILE,
+    StateDirBusy,
+    load_state,
+    lock_state_dir,
+    make_state_dir,
+)
+from agent.work import AgentWork
 from common.strictconfig import ConfigError
+from wire.signing import key_id
+
+log = logging.getLogger("agent")
 
 # Exit status of `poll` by what happened to the printer.
 EXIT = {ANSWERING: 0, UNREACHABLE: 3, REFUSED: 4, NOT_A_PRINTER: 5}
 EXIT_FAULTY = 6
+# Exit status of enroll, run, status and rotate-key.
+EXIT_CONFIG = 2  # config, state directory or usage
+EXIT_REFUSED = 3  # the collector said no
+EXIT_UNREACHABLE = 4  # no (trusted) answer from the collector
 
 
 def split_host_port(text: str, default_port: int = 161) -> tuple[str, int]:
@@ -93,11 +132,222 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _token(args: argparse.Namespace) -> str:
+    if args.token_file is not None:
+        return str(Path(args.token_file).read_text().strip())
+    return str(args.token)
+
+
+async def _enroll(config: AgentConfig, token: str) -> int:
+    collector = config.require_collector()
+    state_dir = make_state_dir(config.agent.state_dir)
+    async with open_client(collector) as client:
+        identity = await enroll(state_dir, client, token, config.spool.cap_rows, _utcnow())
+    key = load_key(state_dir)
+    print(
+        f"enrolled as agent {identity.agent_id} for {identity.customer} / {identity.site}"
+        f" at {identity.collector_url}; key {key_id(key.public_key())}"
+        f" ({state_dir / KEY_FILE}, never leaves this box)"
+    )
+    return 0
+
+
+async def _rotate(config: AgentConfig) -> int:
+    collector = config.require_collector()
+    state_dir = config.agent.state_dir
+    identity = _enrolled(config)
+    async with open_client(collector) as client:
+        rotated = await rotate_key(state_dir, client, identity, _utcnow())
+    print(
+        f"agent {identity.agent_id}: key {rotated.key_id} replaces {rotated.retired_key_id}"
+        " (the old one still verifies for the collector's grace period)"
+    )
+    return 0
+
+
+def _enrolled(config: AgentConfig) -> Identity:
+    identity = load_identity(config.agent.state_dir)
+    if identity is None:
+        raise IdentityError(
+            f"not enrolled ({config.agent.state_dir} has no identity):"
+            " run asr-agent enroll --config FILE --token TOKEN first"
+        )
+    return identity
+
+
+def _open_spool(config: AgentConfig, agent_id: str) -> Spool:
+    path = config.agent.state_dir / SPOOL_FILE
+    if not path.exists():
+        raise SpoolError(
+            f"{path} is missing though the agent is enrolled: a new spool would number"
+            " readings from 1 again and the collector would take them for duplicates."
+            " Restore it, or move identity.json and agent-key.pem away and enroll anew"
+        )
+    spool = Spool.open(path, config.spool.cap_rows)
+    bound = spool.stats().agent_id
+    if bound != agent_id:
+        spool.close()
+        raise SpoolError(f"{path} belongs to agent {bound}, not to {agent_id}")
+    return spool
+
+
+async def _run(config: AgentConfig) -> int:
+    collector = config.require_collector()
+    state_dir = make_state_dir(config.agent.state_dir)
+    lock = lock_state_dir(state_dir)
+    try:
+        identity = _enrolled(config)
+        keys = KeyFiles(state_dir)
+        log.info(
+            "agent %s (%s / %s), key %s, pushing to %s",
+            identity.agent_id,
+            identity.customer,
+            identity.site,
+            key_id(keys.current().public_key()),
+            collector.url,
+        )
+        spool = _open_spool(config, identity.agent_id)
+        try:
+            if spool.reset_on_open:
+                log.info(
+                    "%d readings were in flight when the agent stopped: ready again",
+                    spool.reset_on_open,
+                )
+            await _serve(config, identity.agent_id, spool, keys)
+        finally:
+            spool.close()
+    finally:
+        lock.close()
+    return 0
+
+
+async def _serve(config: AgentConfig, agent_id: str, spool: Spool, keys: KeyFiles) -> None:
+    collector = config.require_collector()
+    state_path = config.agent.state_dir / STATE_FILE
+    state = load_state(state_path)
+    profile = load_profile()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with SnmpClients() as clients, open_client(collector) as client:
+        poller = Poller(
+            profile,
+            clients,
+            max_in_flight=config.snmp.max_in_flight,
+            max_repetitions=config.snmp.max_repetitions,
+            unreachable_after=timedelta(hours=config.snmp.unreachable_after_hours),
+        )
+        deliverer = Deliverer(
+            spool,
+            client,
+            agent_id,
+            keys,
+            config.spool.batch_size,
+            collector.max_body_bytes,
+            _utcnow,
+        )
+        specs = config.printer_specs()
+        work = AgentWork(specs, poller, spool, deliverer, state, state_path, _utcnow)
+        service = Service(work, config.schedule)
+        log.info("asr-agent %s: %d printer(s)", __version__, len(specs))
+        await service.start(state.last_push_ok_at)
+        await stop.wait()
+        log.info("stopping")
+        await service.stop(timeout=collector.request_timeout_seconds + 5)
+
+
+def _status(config: AgentConfig, as_json: bool) -> int:
+    state_dir = config.agent.state_dir
+    identity = load_identity(state_dir)
+    key = None
+    if (state_dir / KEY_FILE).exists():
+        key = key_id(load_key(state_dir).public_key())
+    pending = pending_key(state_dir)
+    spool_path = state_dir / SPOOL_FILE
+    spool: dict[str, Any] | None = None
+    if spool_path.exists():
+        with Spool.open_read_only(spool_path) as opened:
+            stats = opened.stats()
+        spool = {
+            "depth": stats.depth,
+            "ready": stats.ready,
+            "in_flight": stats.in_flight,
+            "last_seq": stats.last_seq,
+            "dropped_total": stats.dropped_total,
+            "rejected_total": stats.rejected_total,
+            "oldest_read_at": stats.oldest_read_at.isoformat() if stats.oldest_read_at else None,
+        }
+    state = load_state(state_dir / STATE_FILE)
+    data: dict[str, Any] = {
+        "agent": identity.to_dict() if identity else None,
+        "key_id": key,
+        "rotation_pending": key_id(pending.public_key()) if pending else None,
+        "spool": spool,
+        **state.to_dict(),
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(_render_status(data, config))
+    return 0
+
+
+def _render_status(data: dict[str, Any], config: AgentConfig) -> str:
+    agent, spool = data["agent"], data["spool"]
+    lines = []
+    if agent is None:
+        lines.append(f"agent      not enrolled (state directory {config.agent.state_dir})")
+    else:
+        lines.append(
+            f"agent      {agent['agent_id']} for {agent['customer']} / {agent['site']},"
+            f" enrolled {agent['enrolled_at']}"
+        )
+        lines.append(f"collector  {agent['collector_url']}")
+    if data["key_id"]:
+        pending = f" (rotation to {data['rotation_pending']} unfinished)"
+        lines.append(f"key        {data['key_id']}{pending if data['rotation_pending'] else ''}")
+    if spool is None:
+        lines.append("spool      none yet")
+    else:
+        lines.append(
+            f"spool      {spool['depth']} readings ({spool['ready']} ready,"
+            f" {spool['in_flight']} in flight), oldest read {spool['oldest_read_at'] or '-'};"
+            f" last seq {spool['last_seq']}; dropped {spool['dropped_total']},"
+            f" rejected {spool['rejected_total']}"
+        )
+    states: dict[str, int] = {}
+    for printer in data["printers"].values():
+        states[printer["state"]] = states.get(printer["state"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    lines.append(f"last poll  {data['last_poll_at'] or 'never'}{': ' + summary if summary else ''}")
+    if data["last_push_at"] is None:
+        lines.append("last push  never")
+    elif data["last_push_error"] is None:
+        lines.append(f"last push  {data['last_push_at']}: delivered")
+    else:
+        lines.append(
+            f"last push  {data['last_push_at']}: FAILED: {data['last_push_error']};"
+            f" last good push {data['last_push_ok_at'] or 'never'}"
+        )
+    for name, printer in data["printers"].items():
+        lines.append(
+            f"  {name}: {printer['state']}, last answered {printer['last_answered'] or 'never'}"
+        )
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"asr-agent {__version__}")
     parser.add_argument(
-        "--log-level", default="error", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="default: error for poll and check-config, else the config's agent.log_level",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -127,19 +377,63 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate an agent config file")
     check.add_argument("file")
+
+    def with_config(name: str, help: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help, description=help)
+        command.add_argument("--config", required=True, help="the agent's TOML file")
+        return command
+
+    enroll = with_config("enroll", "enroll once with the collector, with a one-time token")
+    token = enroll.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="the token of `asr-collector enroll-token`")
+    token.add_argument("--token-file", help="a file holding the token (kept off `ps`)")
+    with_config("run", "the service: poll printers, spool readings, push them")
+    status = with_config("status", "show the spool, the last poll and the last push")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    with_config("rotate-key", "replace the agent's key by a new one the old one endorses")
     return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if level != "debug":  # "Running job ..." for each poll is not news
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _with_config(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.config))
+    _setup_logging(args.log_level or config.agent.log_level)
+    try:
+        if args.command == "enroll":
+            return asyncio.run(_enroll(config, _token(args)))
+        if args.command == "run":
+            return asyncio.run(_run(config))
+        if args.command == "rotate-key":
+            return asyncio.run(_rotate(config))
+        return _status(config, args.json)
+    except Refused as err:
+        print(f"asr-agent: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except PushError as err:
+        print(f"asr-agent: cannot reach the collector: {err}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except (IdentityError, SpoolError, StateDirBusy, OSError) as err:
+        print(f"asr-agent: {err}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `asr-agent` command; the exit status says how it went."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        if args.command not in ("poll", "check-config"):
+            return _with_config(args)
+        _setup_logging(args.log_level or "error")
         if args.command == "poll":
             return asyncio.run(_poll(args))
         return _check_config(args)

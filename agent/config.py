@@ -2,11 +2,13 @@
 
 Unknown keys are errors naming the key; secrets (communities, USM keys) are `SecretStr` and
 print as '**********'; each secret may instead be read from a file (`*_file`), which is how
-systemd's LoadCredential hands them over.
+systemd's LoadCredential hands them over. `[collector]` is needed by `enroll`, `run` and
+`rotate-key` only; `poll` and `check-config` work without it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +21,8 @@ from pydantic import (
 
 from agent.poller import PrinterSpec
 from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Target
-from common.strictconfig import Strict, load_toml, parse_toml
+from common.strictconfig import ConfigError, Strict, load_toml, parse_toml
+from wire.batch import DEFAULT_MAX_READINGS
 
 
 class AgentSection(Strict):
@@ -100,9 +103,78 @@ class PrinterSection(Strict):
         return host
 
 
+_PIN = re.compile(r"[0-9a-f]{64}")
+
+
+class CollectorSection(Strict):
+    url: str = Field(min_length=1)
+    ca_file: Path | None = None  # None: the system's trust store
+    pin_sha256: str | None = None  # the collector certificate's SHA-256, 'AB:CD:...'
+    connect_timeout_seconds: float = Field(10, gt=0, le=300)
+    request_timeout_seconds: float = Field(60, gt=0, le=3600)
+    max_body_bytes: int = Field(1_048_576, ge=16_384)  # the collector's ingest.max_body_bytes
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        if not url.startswith("https://") or len(url) <= len("https://"):
+            raise ValueError(f"must be an https:// URL (readings travel over TLS, R2): {url!r}")
+        return url.rstrip("/")
+
+    @field_validator("pin_sha256")
+    @classmethod
+    def _pin(cls, pin: str | None) -> str | None:
+        if pin is None:
+            return None
+        digits = pin.replace(":", "").lower()
+        if not _PIN.fullmatch(digits):
+            raise ValueError("must be a SHA-256 fingerprint: 64 hex digits, colons allowed")
+        return digits
+
+    def pin(self) -> bytes | None:
+        """The pinned fingerprint as 32 bytes, if one is set."""
+        return bytes.fromhex(self.pin_sha256) if self.pin_sha256 else None
+
+
+class ScheduleSection(Strict):
+    # Each rhythm fires at most `interval` after the previous run and at least
+    # `interval - jitter` after it (agent.schedule.rhythm).
+    poll_interval_seconds: float = Field(3600, gt=0)
+    poll_jitter_seconds: float = Field(300, ge=0)
+    push_interval_seconds: float = Field(86_400, gt=0, le=86_400)  # R2: at least daily
+    push_jitter_seconds: float = Field(3600, ge=0)
+    backoff_base_seconds: float = Field(10, gt=0)
+    backoff_max_seconds: float = Field(3600, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScheduleSection:
+        if self.poll_jitter_seconds >= self.poll_interval_seconds:
+            raise ValueError("poll_jitter_seconds must be less than poll_interval_seconds")
+        if self.push_jitter_seconds >= self.push_interval_seconds:
+            raise ValueError("push_jitter_seconds must be less than push_interval_seconds")
+        if self.backoff_base_seconds > self.backoff_max_seconds:
+            raise ValueError("backoff_base_seconds must not exceed backoff_max_seconds")
+        return self
+
+
+class SpoolSection(Strict):
+    # Readings per batch: the collector takes at most 500 (ingest.max_readings_per_batch).
+    batch_size: int = Field(200, ge=1, le=DEFAULT_MAX_READINGS)
+    cap_rows: int = Field(100_000, ge=10)
+
+    @model_validator(mode="after")
+    def _room(self) -> SpoolSection:
+        if self.cap_rows < 2 * self.batch_size:
+            raise ValueError("cap_rows must be at least twice batch_size")
+        return self
+
+
 class AgentConfig(Strict):
     agent: AgentSection = Field(default_factory=AgentSection)
     snmp: SnmpSection = Field(default_factory=SnmpSection)
+    collector: CollectorSection | None = None
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+    spool: SpoolSection = Field(default_factory=SpoolSection)
     credentials: dict[str, CredentialsSection] = Field(
         default_factory=lambda: {"default": CredentialsSection()}
     )
@@ -121,6 +193,12 @@ class AgentConfig(Strict):
                 raise ValueError(f"printers.{i}.name: {printer.name!r} is used twice")
             names.add(printer.name)
         return self
+
+    def require_collector(self) -> CollectorSection:
+        """The [collector] section; ConfigError when the file has none."""
+        if self.collector is None:
+            raise ConfigError("[collector] section missing: url (and ca_file) are needed here")
+        return self.collector
 
     def printer_specs(self) -> list[PrinterSpec]:
         """Each configured printer, ready to poll."""

@@ -2,7 +2,8 @@
 
 Is: the one definition of the batch JSON (schema 1, docs/protocol.md) that the agent and the
 collector both import; frozen records, one canonical encoder (`encode_batch`) and one strict
-validator (`decode_batch`) whose errors name the offending field's path, such as
+validator (`decode_batch`; `decode_reading` applies its `reading` part to one reading the agent
+kept in its spool) whose errors name the offending field's path, such as
 `readings[3].reading.supplies[0].level`.
 Is not: the signature (wire.signing) nor the transport; the validator checks form, not
 meaning (whether a reading can be attributed to a device is the collector's call, R3).
@@ -147,6 +148,15 @@ def decode_batch(body: bytes, max_readings: int = DEFAULT_MAX_READINGS) -> Batch
             raise InvalidMessage(f"{item.seq} does not follow {previous}", f"readings[{i}].seq")
         previous = item.seq
     return batch
+
+
+def decode_reading(body: bytes) -> PrinterReading:
+    """One reading (`PrinterReading.to_dict()` as JSON), checked as a batch entry's `reading`."""
+    try:
+        reading: PrinterReading = _READING_ONLY.validate_json(body)
+    except ValidationError as err:
+        raise from_validation_error(err) from None
+    return reading
 
 
 # The validator: pydantic-core builds the frozen records above (and wire.reading's) straight
@@ -296,3 +306,4 @@ _BATCH = SchemaValidator(
         schema=BATCH_SCHEMA,
     )
 )
+_READING_ONLY = SchemaValidator(_READING)

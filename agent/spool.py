@@ -1,0 +1,394 @@
+"""The agent's spool: readings kept on disk until the collector has them (R2).
+
+Modelled on Telegraf's output buffer (TSD-005) and persist-queue's SQLite ack queue.
+
+Is:
+- durable: `append` commits (SQLite, WAL, synchronous=FULL) before it returns, and a push is
+  only tried after that; a spooled reading survives a crash, a kill -9 and a power cut.
+- numbered once: a reading gets its `seq` when it is spooled (SQLite AUTOINCREMENT: strictly
+  increasing, never reused, even after rows are deleted) and keeps it on every re-send, so the
+  collector stores it once per (agent, seq).
+- explicit about states: a row is `ready` or `in-flight` (taken into a batch). An answered row
+  leaves the spool: *acked* (accepted or duplicate: deleted) or *rejected* (deleted, counted in
+  `rejected_total`). A row whose answer never came goes back to `ready`: when the push fails,
+  and for every in-flight row when the spool is opened (at-least-once).
+- oldest first: batches are taken in seq order, bounded by a count and a byte budget. A batch
+  that went back to ready keeps its batch id and is sent again as the same batch.
+- capped: at most `cap_rows` rows. When full, the oldest ready rows are dropped to make room
+  and counted (`dropped_total`, kept in the file, reported in every heartbeat).
+
+Is not:
+- exactly-once: a reading may be sent twice (killed between the collector's commit and our
+  ack); the collector's (agent, seq) uniqueness turns the second one into a duplicate.
+- unbounded: a collector down for longer than the cap lasts costs the oldest readings, counted.
+- shared: one process writes it (`asr-agent run` holds the state directory's lock); `status`
+  opens it read-only.
+- replaceable: the seq counter lives in this file, and a new file would count from 1 again
+  (the collector would take new readings for duplicates). So the spool is bound to the
+  enrollment (`bind`) and the agent refuses to run on one that is not.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from wire.batch import BatchReading, decode_reading
+from wire.errors import WireError
+from wire.reading import PrinterReading
+
+READY = "ready"
+IN_FLIGHT = "in-flight"
+SCHEMA = 1
+# What one entry adds to a batch body besides its reading: seq, read_at, printer, address.
+ENTRY_OVERHEAD_BYTES = 200
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA_SQL = f"""
+CREATE TABLE IF NOT EXISTS readings (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL CHECK (state IN ('{READY}', '{IN_FLIGHT}')),
+    batch_id TEXT,
+    read_at TEXT NOT NULL,
+    printer TEXT NOT NULL,
+    address TEXT NOT NULL,
+    reading BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_state_seq ON readings (state, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA}');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('dropped_total', '0');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('rejected_total', '0');
+"""
+
+
+class SpoolError(Exception):
+    """The spool file cannot be used (another schema, another agent, not a database)."""
+
+
+@dataclass(frozen=True)
+class NewReading:
+    """A reading to spool: which printer, where, when, and what it said."""
+
+    read_at: datetime
+    printer: str
+    address: str
+    reading: PrinterReading
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What `append` did: the seqs given, and how many old rows the cap dropped."""
+
+    seqs: tuple[int, ...]
+    dropped: int
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A batch's worth of readings, now in flight under `batch_id`."""
+
+    batch_id: str
+    readings: tuple[BatchReading, ...]
+    resent: bool  # the same batch as before (its answer never came)
+    broken: dict[int, str] = field(default_factory=dict)  # rows that no longer decode: rejected
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    """How full the spool is and what it has lost."""
+
+    ready: int
+    in_flight: int
+    last_seq: int  # the highest seq ever given (0: none yet)
+    dropped_total: int
+    rejected_total: int
+    oldest_read_at: datetime | None
+    agent_id: str | None
+
+    @property
+    def depth(self) -> int:
+        """Rows in the spool, whatever their state."""
+        return self.ready + self.in_flight
+
+
+def _encode(reading: PrinterReading) -> bytes:
+    return json.dumps(
+        reading.to_dict(), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
+
+
+def _time(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: the spool keeps UTC")
+    return at.astimezone(timezone.utc).isoformat()
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class Spool:
+    """The SQLite spool; open it with `Spool.open` (writer) or `Spool.open_read_only`."""
+
+    def __init__(self, conn: sqlite3.Connection, cap_rows: int | None, reset: int = 0) -> None:
+        self._conn = conn
+        self._cap_rows = cap_rows
+        self.reset_on_open = reset  # in-flight rows that went back to ready when opened
+
+    @classmethod
+    def open(cls, path: Path, cap_rows: int) -> Spool:
+        """Open (or make) the spool for writing; rows left in flight go back to ready."""
+        if cap_rows < 1:
+            raise ValueError("cap_rows must be at least 1")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise SpoolError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
+            # FULL: a commit is on disk when it returns, power cuts included (R2).
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA_SQL)
+        except sqlite3.DatabaseError as err:
+            raise SpoolError(f"{path}: not a usable spool: {err}") from err
+        spool = cls(conn, cap_rows)
+        spool._check_schema(path)
+        with spool._transaction():
+            reset = conn.execute(
+                f"UPDATE readings SET state = '{READY}' WHERE state = '{IN_FLIGHT}'"
+            ).rowcount
+        spool.reset_on_open = reset
+        return spool
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> Spool:
+        """Open an existing spool to look at it (`status`), changing nothing."""
+        if not path.exists():
+            raise SpoolError(f"{path}: no spool yet")
+        try:
+            conn = sqlite3.connect(
+                path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.DatabaseError as err:
+            raise SpoolError(f"{path}: cannot open: {err}") from err
+        spool = cls(conn, None)
+        spool._check_schema(path)
+        return spool
+
+    def close(self) -> None:
+        """Close the file (a checkpoint folds the log back into it)."""
+        self._conn.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(self, items: Sequence[NewReading]) -> Appended:
+        """Spool readings in one transaction, each with its new seq; drop the oldest if full."""
+        if self._cap_rows is None:
+            raise SpoolError("the spool was opened read-only")
+        rows = [(_time(i.read_at), i.printer, i.address, _encode(i.reading)) for i in items]
+        with self._transaction() as conn:
+            seqs = []
+            for row in rows:
+                cursor = conn.execute(
+                    "INSERT INTO readings (state, read_at, printer, address, reading)"
+                    f" VALUES ('{READY}', ?, ?, ?, ?)",
+                    row,
+                )
+                assert cursor.lastrowid is not None
+                seqs.append(cursor.lastrowid)
+            (total,) = conn.execute("SELECT COUNT(*) FROM readings").fetchone()
+            dropped = 0
+            if total > self._cap_rows:
+                # Ready rows only: one in flight may be stored by now, and is no loss.
+                dropped = conn.execute(
+                    "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings"
+                    f" WHERE state = '{READY}' ORDER BY seq LIMIT ?)",
+                    (total - self._cap_rows,),
+                ).rowcount
+                self._count(conn, "dropped_total", dropped)
+        return Appended(tuple(seqs), dropped)
+
+    def take(self, limit: int, max_bytes: int, up_to_seq: int | None = None) -> Taken | None:
+        """The oldest ready readings (at most `limit`, about `max_bytes`), now in flight."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        with self._transaction() as conn:
+            head = conn.execute(
+                f"SELECT batch_id FROM readings WHERE state = '{READY}' ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if head is None:
+                return None
+            rows: list[tuple[int, str | None, str, str, str, bytes]] = []
+            batch_id: str | None = head[0]
+            if batch_id is not None:  # a batch whose answer never came: the same batch again
+                rows = conn.execute(
+                    "SELECT seq, batch_id, read_at, printer, address, reading FROM readings"
+                    f" WHERE state = '{READY}' AND batch_id = ? ORDER BY seq LIMIT ?",
+                    (batch_id, limit + 1),
+                ).fetchall()
+                if len(rows) > limit or _size(rows) > max_bytes:  # limits shrank: batch anew
+                    conn.execute(
+                        f"UPDATE readings SET batch_id = NULL WHERE state = '{READY}'"
+                        " AND batch_id = ?",
+                        (batch_id,),
+                    )
+                    rows, batch_id = [], None
+            if batch_id is None:
+                bound = up_to_seq if up_to_seq is not None else -1
+                candidates = conn.execute(
+                    "SELECT seq, batch_id, read_at, printer, address, reading FROM readings"
+                    f" WHERE state = '{READY}' AND (? < 0 OR seq <= ?) ORDER BY seq LIMIT ?",
+                    (bound, bound, limit),
+                ).fetchall()
+                budget = 0
+                for row in candidates:
+                    budget += len(row[5]) + ENTRY_OVERHEAD_BYTES
+                    if row[1] is not None or (rows and budget > max_bytes):
+                        break
+                    rows.append(row)
+                if not rows:
+                    return None
+            resent = batch_id is not None
+            batch_id = batch_id or str(uuid.uuid4())
+            readings, broken = [], {}
+            for seq, _, read_at, printer, address, blob in rows:
+                try:
+                    reading = decode_reading(blob)
+                except WireError as err:
+                    broken[seq] = f"spooled reading does not decode: {err}"
+                    continue
+                at = datetime.fromisoformat(read_at)
+                readings.append(BatchReading(seq, at, printer, address, reading))
+            if broken:
+                self._delete(conn, broken)
+                self._count(conn, "rejected_total", len(broken))
+            seqs = [r.seq for r in readings]
+            for chunk in _chunks(seqs):
+                conn.execute(
+                    f"UPDATE readings SET state = '{IN_FLIGHT}', batch_id = ?"
+                    f" WHERE seq IN ({_marks(len(chunk))})",
+                    (batch_id, *chunk),
+                )
+        return Taken(batch_id, tuple(readings), resent and not broken, broken)
+
+    def ack(self, seqs: Iterable[int]) -> int:
+        """The collector has these (accepted or duplicate): delete them; how many were here."""
+        with self._transaction() as conn:
+            return self._delete(conn, seqs)
+
+    def reject(self, seqs: Iterable[int]) -> int:
+        """The collector will never take these: delete and count them."""
+        with self._transaction() as conn:
+            gone = self._delete(conn, seqs)
+            self._count(conn, "rejected_total", gone)
+        return gone
+
+    def release(self, seqs: Iterable[int], new_batch: bool = False) -> int:
+        """Back to ready, to be sent again: as the same batch, or in a new one."""
+        with self._transaction() as conn:
+            changed = 0
+            for chunk in _chunks(list(seqs)):
+                changed += conn.execute(
+                    f"UPDATE readings SET state = '{READY}'"
+                    + (", batch_id = NULL" if new_batch else "")
+                    + f" WHERE seq IN ({_marks(len(chunk))})",
+                    chunk,
+                ).rowcount
+        return changed
+
+    def bind(self, agent_id: str) -> None:
+        """Tie this spool (and its seq counter) to an enrollment."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('agent_id', ?)", (agent_id,)
+            )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def stats(self) -> SpoolStats:
+        """Rows by state, the last seq given, what was dropped and rejected."""
+        conn = self._conn
+        counts = {READY: 0, IN_FLIGHT: 0}
+        oldest: str | None = None
+        for state, count, first in conn.execute(
+            "SELECT state, COUNT(*), MIN(read_at) FROM readings GROUP BY state"
+        ):
+            counts[state] = count
+            oldest = first if oldest is None else min(oldest, first)
+        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        return SpoolStats(
+            ready=counts[READY],
+            in_flight=counts[IN_FLIGHT],
+            last_seq=last[0] if last else 0,
+            dropped_total=int(meta.get("dropped_total", 0)),
+            rejected_total=int(meta.get("rejected_total", 0)),
+            oldest_read_at=datetime.fromisoformat(oldest) if oldest else None,
+            agent_id=meta.get("agent_id"),
+        )
+
+    def journal_mode(self) -> str:
+        """SQLite's journal mode: 'wal'."""
+        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _check_schema(self, path: Path) -> None:
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise SpoolError(f"{path}: not a spool: {err}") from err
+        if row is None or int(row[0]) != SCHEMA:
+            raise SpoolError(f"{path}: spool schema {row and row[0]}, this agent reads {SCHEMA}")
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, seqs: Iterable[int]) -> int:
+        gone = 0
+        for chunk in _chunks(list(seqs)):
+            gone += conn.execute(
+                f"DELETE FROM readings WHERE seq IN ({_marks(len(chunk))})", chunk
+            ).rowcount
+        return gone
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, key: str, more: int) -> None:
+        if more:
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?", (more, key)
+            )
+
+
+def _size(rows: Sequence[tuple[int, str | None, str, str, str, bytes]]) -> int:
+    return sum(len(row[5]) + ENTRY_OVERHEAD_BYTES for row in rows)
+
+
+def _chunks(seqs: list[int], size: int = 500) -> Iterator[list[int]]:
+    # SQLite caps the host parameters of one statement (999 in old builds).
+    for start in range(0, len(seqs), size):
+        yield seqs[start : start + size]

@@ -1,0 +1,71 @@
+"""`asr-agent enroll | status | rotate-key | run` as commands, against the collector's real
+app over HTTPS: exit statuses, messages, and the files they leave."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from tests.agent.conftest import InProcess
+from tests.agent.kit import agent_config, free_port, run
+from tests.collector.kit import Pki
+
+
+def _config(tmp_path: Path, url: str, pki: Pki) -> Path:
+    return agent_config(tmp_path / "agent.toml", url, {}, ca_file=pki.ca_cert)
+
+
+async def _cli(*args: str) -> tuple[int, str]:
+    done = await run("agent.cli", *args)
+    return done.code, done.stdout + done.stderr
+
+
+async def test_enroll_status_and_rotate_key(tmp_path: Path, pki: Pki, served: InProcess) -> None:
+    config = str(_config(tmp_path, served.url, pki))
+    state_dir = tmp_path / "agent-state"
+    code, out = await _cli("status", "--config", config)
+    assert code == 0 and "not enrolled" in out and "spool      none yet" in out
+    code, out = await _cli("run", "--config", config)
+    assert code == 2 and "not enrolled" in out
+    code, out = await _cli("enroll", "--config", config, "--token", "asr1_wrong")
+    assert code == 3 and "token-unknown" in out
+    (tmp_path / "token").write_text(await served.token() + "\n")
+    code, out = await _cli("enroll", "--config", config, "--token-file", str(tmp_path / "token"))
+    assert code == 0, out
+    assert stat.S_IMODE((state_dir / "agent-key.pem").stat().st_mode) == 0o600
+    code, out = await _cli("enroll", "--config", config, "--token", await served.token())
+    assert code == 2 and "already enrolled" in out
+
+    code, out = await _cli("status", "--config", config, "--json")
+    status = json.loads(out)
+    agent_id, old_key = status["agent"]["agent_id"], status["key_id"]
+    assert status["spool"]["depth"] == 0 and status["last_push_at"] is None
+    assert status["rotation_pending"] is None
+    code, out = await _cli("status", "--config", config)
+    assert f"agent      {agent_id} for acme / milano" in out
+    assert f"key        {old_key}" in out and "last push  never" in out
+
+    code, out = await _cli("rotate-key", "--config", config)
+    assert code == 0, out
+    new_key = json.loads((await _cli("status", "--config", config, "--json"))[1])["key_id"]
+    assert new_key != old_key
+    assert f"agent {agent_id}: key {new_key} replaces {old_key}" in out
+    keys = dict(served.query("SELECT key_id, status FROM agent_keys"))
+    assert keys == {old_key: "retired", new_key: "active"}
+
+
+async def test_enroll_without_a_collector_says_it_cannot_reach_it(tmp_path: Path, pki: Pki) -> None:
+    config = _config(tmp_path, f"https://127.0.0.1:{free_port()}", pki)
+    code, out = await _cli("enroll", "--config", str(config), "--token", "asr1_x")
+    assert code == 4 and "cannot reach the collector" in out
+
+
+async def test_run_refuses_an_enrolled_agent_whose_spool_was_lost(
+    tmp_path: Path, pki: Pki, served: InProcess
+) -> None:
+    config = str(_config(tmp_path, served.url, pki))
+    assert (await _cli("enroll", "--config", config, "--token", await served.token()))[0] == 0
+    (tmp_path / "agent-state" / "spool.db").unlink()
+    code, out = await _cli("run", "--config", config)
+    assert code == 2 and "duplicates" in out

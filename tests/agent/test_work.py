@@ -1,0 +1,103 @@
+"""The poll round (agent/work.py) over real UDP to our simulator: readings spooled with their
+seqs in one go, and each printer's last answer kept in state.json, so a printer in power-save
+is still `asleep` (not `unreachable`) after the agent restarts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agent.delivery import Deliverer
+from agent.poller import ANSWERING, ASLEEP, Poller, PrinterSpec, SnmpClients
+from agent.profile import Profile
+from agent.push import Answer
+from agent.snmp.session import Credentials, Target
+from agent.spool import Spool
+from agent.state import STATE_FILE, AgentState, load_state
+from agent.work import AgentWork, address
+from sim.responder import Faults
+from tests.agent.conftest import Fleet
+
+
+class Unused:
+    """A sender and key source the poll round must not touch."""
+
+    async def send_readings(self, body: bytes, headers: object) -> Answer:
+        raise AssertionError("a poll round sends nothing")
+
+    def current(self) -> object:
+        raise AssertionError("a poll round signs nothing")
+
+    def finish_rotation(self) -> bool:
+        raise AssertionError("a poll round signs nothing")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _specs(fleet: Fleet) -> list[PrinterSpec]:
+    return [
+        PrinterSpec(name, Target("127.0.0.1", fleet.port, timeout=0.2, retries=1),
+                    Credentials(community=name))
+        for name in fleet.printers
+    ]  # fmt: skip
+
+
+async def _round(profile: Profile, fleet: Fleet, state_dir: Path) -> AgentWork:
+    state_path = state_dir / STATE_FILE
+    async with SnmpClients() as clients:
+        with Spool.open(state_dir / "spool.db", cap_rows=100) as spool:
+            unused = Unused()
+            deliverer = Deliverer(spool, unused, "agent", unused, 10, 10**6, _now)
+            work = AgentWork(
+                _specs(fleet),
+                Poller(profile, clients),
+                spool,
+                deliverer,
+                load_state(state_path),
+                state_path,
+                _now,
+            )
+            await work.poll()
+            return work
+
+
+async def test_a_poll_round_spools_every_answer_in_one_go(
+    tmp_path: Path, profile: Profile, fleet: Fleet
+) -> None:
+    work = await _round(profile, fleet, tmp_path)
+    with Spool.open(tmp_path / "spool.db", cap_rows=100) as spool:
+        taken = spool.take(10, 10**6)
+    assert taken is not None
+    assert [(r.seq, r.printer, r.address) for r in taken.readings] == [
+        (n + 1, name, f"127.0.0.1:{fleet.port}") for n, name in enumerate(fleet.printers)
+    ]
+    assert all(r.reading.serial for r in taken.readings)
+    assert work.state.counts(fleet.printers).answering == 3
+    assert work.state.last_poll_at is not None
+
+
+async def test_r2_a_printer_asleep_stays_asleep_across_a_restart(
+    tmp_path: Path, profile: Profile, fleet: Fleet
+) -> None:
+    await _round(profile, fleet, tmp_path)
+    saved = load_state(tmp_path / STATE_FILE)
+    name = next(iter(fleet.printers))
+    assert saved.printers[name].state == ANSWERING
+    assert saved.printers[name].last_answered is not None
+    fleet.printers[name].faults = Faults(asleep=True)  # power-save, or switched off tonight
+    work = await _round(profile, fleet, tmp_path)  # a new process: memory from state.json only
+    assert work.state.printers[name].state == ASLEEP
+    assert work.state.printers[name].last_answered == saved.printers[name].last_answered
+    assert work.state.counts(fleet.printers).to_dict()["asleep"] == 1
+
+
+def test_an_unreadable_state_file_is_an_empty_state(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text("{not json")
+    assert load_state(tmp_path / STATE_FILE) == AgentState()
+
+
+def test_an_ipv6_printer_address_is_bracketed() -> None:
+    spec = PrinterSpec("v6", Target("2001:db8::1", 161), Credentials())
+    assert address(spec) == "[2001:db8::1]:161"
