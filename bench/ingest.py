@@ -9,17 +9,18 @@ certificate the client pins); this process is the agent: it enrolls, signs each 
 before sending it and keeps `--concurrency` batches in flight. Each database is fresh and
 migrated (PostgreSQL: a database made for the run and dropped after it).
 
-"Raw" writes the rows a batch stores (the batch row with its body, the readings with their
-JSON payload, the supplies) into a fresh database with the same schema and indexes, one
-transaction per batch, rows prepared beforehand: executemany on SQLite, COPY on PostgreSQL.
-It is the ceiling the ingest path is measured against (target: at least half of it).
+"Raw" writes the rows a batch stores (the batch row with its body and signature headers, the
+readings with their JSON payload, the supplies), with the same values as ingest stores them
+(the same JSON text, SQLite's same time text), into a fresh database with the same schema and
+indexes, one transaction per batch, rows prepared beforehand: executemany on SQLite (with the
+collector's PRAGMAs), COPY on PostgreSQL. It is the ceiling the ingest path is measured
+against (target: at least half of it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sqlite3
 import sys
 import tempfile
@@ -32,13 +33,16 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from collector.service import Collector, Settings
-from collector.store.database import Database
+from collector.store.database import Database, sqlite_pragmas
 from collector.store.migrate import migrate
+from collector.store.schema import sqlite_time
 from collector.tls import fingerprint, self_signed
 from wire.batch import Batch, BatchReading, Heartbeat, PrinterCounts, encode_batch
 from wire.enroll import EnrollRequest, encode_message
@@ -206,8 +210,6 @@ async def whole_path(
     target: Target, work: Path, label: str, batches: int, size: int, concurrency: int
 ) -> tuple[float, int]:
     """Readings/s through `asr-collector serve`, and the readings it accepted."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     cert, key_file, _ = self_signed(work / f"tls-{label}", "127.0.0.1", datetime.now(timezone.utc))
     config = work / f"collector-{label}.toml"
     config.write_text(
@@ -274,9 +276,21 @@ def _raw_rows(
     """Per batch: the batch row, reading rows and supply rows (ids given), as ingest writes."""
     out = []
     reading_id = 0
+    signer = Ed25519PrivateKey.generate()
     for n, batch in enumerate(batches, start=1):
         body = encode_batch(batch)
-        batch_row = (n, agent_id, batch.batch_id, key_id, now, now, len(batch.readings), "{}", body)
+        headers = to_json(sign(signer, body, now)).decode()  # as ingest keeps them, for audit
+        batch_row = (
+            n,
+            agent_id,
+            batch.batch_id,
+            key_id,
+            now,
+            now,
+            len(batch.readings),
+            headers,
+            body,
+        )
         readings, supplies = [], []
         for item in batch.readings:
             reading_id += 1
@@ -291,7 +305,7 @@ def _raw_rows(
                     item.address,
                     item.read_at,
                     now,
-                    json.dumps(item.reading.to_dict()),
+                    to_json(item.reading.to_dict()).decode(),  # ingest's payload text
                 )
             )
             for s in item.reading.supplies:
@@ -354,8 +368,6 @@ SUPPLY_COLUMNS = (
 
 async def _parent_rows(target: Target, now: datetime) -> tuple[str, str]:
     """An agent and key for the raw rows' foreign keys, made through the real service."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     db = Database.open(target.url)
     try:
         collector = Collector(db, Settings())
@@ -370,9 +382,7 @@ async def _parent_rows(target: Target, now: datetime) -> tuple[str, str]:
 
 def _sqlite_raw(path: str, rows: list[Any]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    sqlite_pragmas(conn)  # the collector's: WAL, synchronous=NORMAL, foreign keys, busy timeout
 
     def q(table: str, columns: tuple[str, ...]) -> str:
         return (
@@ -380,7 +390,7 @@ def _sqlite_raw(path: str, rows: list[Any]) -> float:
         )
 
     def ts(value: Any) -> Any:
-        return value.replace(tzinfo=None).isoformat(" ") if isinstance(value, datetime) else value
+        return sqlite_time(value) if isinstance(value, datetime) else value
 
     prepared = [
         (

@@ -22,7 +22,7 @@ from collector.records import AgentKey, EnrollToken, IngestResult
 from collector.rules import check_key, sort_readings
 from collector.store import registry
 from collector.store.database import Database
-from collector.store.ingest import store_batch
+from collector.store.ingest import PreparedBatch, prepare_batch
 from wire.batch import decode_batch
 from wire.enroll import EnrollRequest, EnrollResponse, KeyRotated, KeyRotation, decode_message
 from wire.signing import (
@@ -94,13 +94,19 @@ class Collector:
     async def ingest(self, headers: Mapping[str, str], body: bytes) -> IngestResult:
         """Authenticate, validate and store a batch of readings (R2)."""
         key, signed = await self.authenticate(headers, body)
+        prepared = self._prepare(key, signed, body)
+        return await prepared.store(self.db)
+
+    def _prepare(self, key: AgentKey, signed: SignatureHeaders, body: bytes) -> PreparedBatch:
+        # The decoded records live in here only: a batch is thousands of objects, which the
+        # garbage collector would walk again and again while the batch waits for the database.
         batch = decode_batch(body, self.settings.max_readings_per_batch)
         if batch.agent_id != key.agent_id:
             raise WrongAgent(f"key {key.key_id} does not belong to agent {batch.agent_id}")
         now = self.clock()
         sorted_ = sort_readings(batch, now, self.settings.clock_skew)
-        return await store_batch(
-            self.db, batch, body, signed, sorted_.storable, sorted_.rejected, now
+        return prepare_batch(
+            self.db.dialect, batch, body, signed, sorted_.storable, sorted_.rejected, now
         )
 
     async def enroll(self, body: bytes) -> EnrollResponse:

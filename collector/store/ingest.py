@@ -6,25 +6,82 @@ heartbeat. A reading already stored (same agent and seq) is a duplicate: the dat
 unique constraint decides (ON CONFLICT DO NOTHING), so two collector processes receiving one
 batch at once store it once. Rows are written in one order (devices by serial) so concurrent
 batches do not deadlock.
+How: `prepare_batch` makes the rows before the transaction, so that it holds its locks for the
+writes alone, and so that the decoded records (thousands of objects a batch) can go before the
+batch waits for its turn; then `PreparedBatch.store` writes them. The same statements
+(collector.store.batch_rows) run through the engine on PostgreSQL (`EngineBatch`, supplies by
+COPY) and in the writer thread on SQLite (collector.store.sqlite_ingest).
 Is not: validation or authentication (done before, see collector.service).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import case, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select, update
 
 from collector.records import ACCEPTED, DUPLICATE, REJECTED, IngestResult, ReadingResult
+from collector.store.batch_rows import (
+    Stored,
+    device_rows,
+    devices_upsert,
+    heartbeat_values,
+    new_batch,
+    new_readings,
+    payload,
+    supply_values,
+)
 from collector.store.database import Database, EncodedJSON
 from collector.store.registry import claim_nonce
 from collector.store.schema import agents, batches, devices, heartbeats, readings, supplies
+from collector.store.sqlite_ingest import SQLiteBatch
 from wire.batch import Batch, BatchReading
-from wire.reading import Supply
 from wire.signing import SignatureHeaders
+
+
+@dataclass
+class PreparedBatch:
+    """A batch made into rows for one database, and what its answer needs; no decoded record."""
+
+    batch_id: str
+    seqs: list[int]  # every reading's, in the batch's order
+    rejected: dict[int, str]
+    rows: SQLiteBatch | EngineBatch
+
+    async def store(self, db: Database) -> IngestResult:
+        """Write the rows in one transaction (once); each reading's fate, in the batch's order."""
+        if isinstance(self.rows, SQLiteBatch):
+            new, stored = await db.write(self.rows.write)
+        else:
+            new, stored = await self.rows.write(db)
+        results = []
+        for seq in self.seqs:
+            if seq in self.rejected:
+                results.append(ReadingResult(seq, REJECTED, self.rejected[seq]))
+            else:
+                results.append(ReadingResult(seq, ACCEPTED if seq in stored else DUPLICATE))
+        return IngestResult(self.batch_id, tuple(results), new)
+
+
+def prepare_batch(
+    dialect: str,
+    batch: Batch,
+    body: bytes,
+    signed: SignatureHeaders,
+    storable: Sequence[BatchReading],
+    rejected: dict[int, str],
+    now: datetime,
+) -> PreparedBatch:
+    """The rows that storing what is new of `batch` writes, for the `dialect`'s database."""
+    if dialect == "sqlite":
+        rows: SQLiteBatch | EngineBatch = SQLiteBatch.of(batch, body, signed, storable, now)
+    else:
+        rows = EngineBatch.of(batch, body, signed, storable, now)
+    seqs = [item.seq for item in batch.readings]
+    return PreparedBatch(batch.batch_id, seqs, rejected, rows)
 
 
 async def store_batch(
@@ -37,158 +94,119 @@ async def store_batch(
     now: datetime,
 ) -> IngestResult:
     """Store what is new of `batch`; each reading's fate, in the batch's order."""
-    # Rows are made before the transaction, so it holds its locks (on SQLite: the one
-    # writer's) for the writes alone, while other requests decode and prepare theirs.
-    signed_at = datetime.fromtimestamp(signed.timestamp, timezone.utc)
-    reading_rows = [_reading_row(batch.agent_id, item, now) for item in storable]
-    supply_rows = {item.seq: [_supply_row(s) for s in item.reading.supplies] for item in storable}
-    device_rows = _device_rows(batch.agent_id, storable)
-    async with db.transaction() as conn:
-        await claim_nonce(db, conn, signed.key_id, signed.nonce, signed_at)
-        added = await conn.execute(
-            db.insert(batches)
-            .values(
-                agent_id=batch.agent_id,
-                batch_id=batch.batch_id,
-                key_id=signed.key_id,
-                sent_at=batch.sent_at,
-                received_at=now,
-                reading_count=len(batch.readings),
-                headers=signed.to_headers(),
-                body=body,
-            )
-            .on_conflict_do_nothing(index_elements=["agent_id", "batch_id"])
-            .returning(batches.c.id)
+    prepared = prepare_batch(db.dialect, batch, body, signed, storable, rejected, now)
+    return await prepared.store(db)
+
+
+@dataclass
+class EngineBatch:
+    """A batch's rows as the engine binds them, and their write in a transaction of the engine.
+
+    PostgreSQL's way (it works on SQLite too, which a test uses to check the writer's rows).
+    """
+
+    key_id: str
+    nonce: str
+    signed_at: datetime
+    batch: dict[str, Any]  # schema.batches' columns after id
+    readings: list[dict[str, Any]]  # without batch_pk
+    supplies: dict[int, list[tuple[Any, ...]]]  # seq -> schema.supplies' columns after reading_id
+    devices: list[dict[str, Any]]
+    heartbeat: tuple[Any, ...]  # schema.heartbeats' columns after batch_pk
+    agent_version: str
+
+    @classmethod
+    def of(
+        cls,
+        batch: Batch,
+        body: bytes,
+        signed: SignatureHeaders,
+        storable: Sequence[BatchReading],
+        now: datetime,
+    ) -> EngineBatch:
+        """The rows of `batch` to write."""
+        device_columns = [column.name for column in devices.columns]
+        read_at = [item.read_at for item in storable]
+        return cls(
+            key_id=signed.key_id,
+            nonce=signed.nonce,
+            signed_at=datetime.fromtimestamp(signed.timestamp, timezone.utc),
+            batch={
+                "agent_id": batch.agent_id,
+                "batch_id": batch.batch_id,
+                "key_id": signed.key_id,
+                "sent_at": batch.sent_at,
+                "received_at": now,
+                "reading_count": len(batch.readings),
+                "headers": signed.to_headers(),
+                "body": body,
+            },
+            readings=[
+                {
+                    "agent_id": batch.agent_id,
+                    "seq": item.seq,
+                    "serial": item.reading.serial,
+                    "printer": item.printer,
+                    "address": item.address,
+                    "read_at": item.read_at,
+                    "received_at": now,
+                    "payload": EncodedJSON(payload(item)),
+                }
+                for item in storable
+            ],
+            supplies={
+                item.seq: [supply_values(s) for s in item.reading.supplies] for item in storable
+            },
+            devices=[
+                dict(zip(device_columns, row))
+                for row in device_rows(batch.agent_id, storable, read_at)
+            ],
+            heartbeat=heartbeat_values(batch, now, batch.heartbeat.last_poll_at),
+            agent_version=batch.heartbeat.agent_version,
         )
-        batch_pk = added.scalar_one_or_none()
-        new_batch = batch_pk is not None
-        if batch_pk is None:  # sent before: its readings are duplicates, or rejected again
-            batch_pk = (
-                await conn.execute(
-                    select(batches.c.id).where(
-                        batches.c.agent_id == batch.agent_id, batches.c.batch_id == batch.batch_id
+
+    async def write(self, db: Database) -> tuple[bool, Stored]:
+        """The transaction: whether the batch is new, and the readings stored."""
+        agent_id = self.batch["agent_id"]
+        async with db.transaction() as conn:
+            await claim_nonce(db, conn, self.key_id, self.nonce, self.signed_at)
+            added = await conn.execute(
+                new_batch(db.insert(batches)).values(self.batch).returning(batches.c.id)
+            )
+            batch_pk = added.scalar_one_or_none()
+            is_new = batch_pk is not None
+            if batch_pk is None:  # sent before: its readings are duplicates, or rejected again
+                batch_pk = (
+                    await conn.execute(
+                        select(batches.c.id).where(
+                            batches.c.agent_id == agent_id,
+                            batches.c.batch_id == self.batch["batch_id"],
+                        )
                     )
+                ).scalar_one()
+            stored: Stored = {}
+            if self.readings:
+                for row in self.readings:
+                    row["batch_pk"] = batch_pk
+                rows = await conn.execute(
+                    new_readings(db.insert(readings)).returning(readings.c.seq, readings.c.id),
+                    self.readings,
                 )
-            ).scalar_one()
-        stored: dict[int, int] = {}
-        if reading_rows:
-            for row in reading_rows:
-                row["batch_pk"] = batch_pk
-            rows = await conn.execute(
-                db.insert(readings)
-                .on_conflict_do_nothing(index_elements=["agent_id", "seq"])
-                .returning(readings.c.seq, readings.c.id),
-                reading_rows,
+                stored = {row[0]: row[1] for row in rows}
+            if stored:
+                await db.append(
+                    conn,
+                    supplies,
+                    [(stored[seq], *row) for seq in stored for row in self.supplies[seq]],
+                )
+                await conn.execute(devices_upsert(db.insert(devices)), self.devices)
+            if is_new:
+                columns = [column.name for column in heartbeats.columns]
+                values = dict(zip(columns, (batch_pk, *self.heartbeat)))
+                await conn.execute(heartbeats.insert().values(values))
+            await conn.execute(
+                update(agents)
+                .where(agents.c.id == agent_id)
+                .values(last_seen_at=self.batch["received_at"], agent_version=self.agent_version)
             )
-            stored = {row[0]: row[1] for row in rows}
-        if stored:
-            await db.append(
-                conn,
-                supplies,
-                [(stored[seq], *row) for seq in stored for row in supply_rows[seq]],
-            )
-            await _upsert_devices(db, conn, device_rows)
-        if new_batch:
-            await conn.execute(heartbeats.insert().values(_heartbeat_row(batch, batch_pk, now)))
-        await conn.execute(
-            update(agents)
-            .where(agents.c.id == batch.agent_id)
-            .values(last_seen_at=now, agent_version=batch.heartbeat.agent_version)
-        )
-    results = []
-    for item in batch.readings:
-        if item.seq in rejected:
-            results.append(ReadingResult(item.seq, REJECTED, rejected[item.seq]))
-        else:
-            results.append(ReadingResult(item.seq, ACCEPTED if item.seq in stored else DUPLICATE))
-    return IngestResult(batch.batch_id, tuple(results), new_batch)
-
-
-def _reading_row(agent_id: str, item: BatchReading, now: datetime) -> dict[str, Any]:
-    return {
-        "agent_id": agent_id,
-        "seq": item.seq,
-        "serial": item.reading.serial,
-        "printer": item.printer,
-        "address": item.address,
-        "read_at": item.read_at,
-        "received_at": now,
-        "payload": EncodedJSON.of(item.reading.to_dict()),
-    }
-
-
-def _supply_row(supply: Supply) -> tuple[Any, ...]:
-    # The columns of schema.supplies after reading_id, in order (Database.append takes tuples).
-    return (
-        supply.index,
-        supply.kind,
-        supply.colour,
-        supply.percent,
-        supply.level,
-        supply.max_capacity,
-        supply.grams_left,
-        supply.grams_used,
-        supply.quality,
-        supply.receptacle,
-    )
-
-
-def _heartbeat_row(batch: Batch, batch_pk: int, now: datetime) -> dict[str, Any]:
-    beat = batch.heartbeat
-    return {
-        "batch_pk": batch_pk,
-        "agent_id": batch.agent_id,
-        "received_at": now,
-        "agent_version": beat.agent_version,
-        "uptime_seconds": beat.uptime_seconds,
-        "answering": beat.printers.answering,
-        "asleep": beat.printers.asleep,
-        "unreachable": beat.printers.unreachable,
-        "refused": beat.printers.refused,
-        "not_a_printer": beat.printers.not_a_printer,
-        "faulty": beat.printers.faulty,
-        "spool_depth": beat.spool_depth,
-        "dropped_total": beat.dropped_total,
-        "last_poll_at": beat.last_poll_at,
-    }
-
-
-def _device_rows(agent_id: str, items: Sequence[BatchReading]) -> list[dict[str, Any]]:
-    # R3: one row per serial number: first and last seen, model and agent of the latest read.
-    seen: dict[str, dict[str, Any]] = {}
-    for item in items:
-        serial = item.reading.serial
-        assert serial is not None  # collector.rules rejected readings without one
-        row = seen.get(serial)
-        if row is None:
-            seen[serial] = {
-                "serial": serial,
-                "model": item.reading.model,
-                "first_seen": item.read_at,
-                "last_seen": item.read_at,
-                "last_agent_id": agent_id,
-            }
-            continue
-        row["first_seen"] = min(row["first_seen"], item.read_at)
-        if item.read_at >= row["last_seen"]:
-            row["last_seen"] = item.read_at
-            row["model"] = item.reading.model or row["model"]
-    return [seen[serial] for serial in sorted(seen)]  # one lock order for every writer
-
-
-async def _upsert_devices(db: Database, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    insert = db.insert(devices)
-    new, old = insert.excluded, devices.c
-    newer = new.last_seen >= old.last_seen
-    upsert = insert.on_conflict_do_update(
-        index_elements=["serial"],
-        set_={
-            "model": case((newer & new.model.is_not(None), new.model), else_=old.model),
-            "first_seen": case(
-                (new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen
-            ),
-            "last_seen": case((newer, new.last_seen), else_=old.last_seen),
-            "last_agent_id": case((newer, new.last_agent_id), else_=old.last_agent_id),
-        },
-    )
-    await conn.execute(upsert, rows)
+        return is_new, stored

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import RowMapping, delete, select, update
+from sqlalchemy import Connection, RowMapping, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.errors import (
@@ -145,13 +145,13 @@ async def enroll(
 
 async def find_key(db: Database, key_id: str) -> AgentKey | None:
     """The key with this id, None if there is none."""
-    async with db.transaction(write=False) as conn:
-        row = (
-            (await conn.execute(select(agent_keys).where(agent_keys.c.key_id == key_id)))
-            .mappings()
-            .first()
-        )
-    return _key(row) if row is not None else None
+
+    def read(conn: Connection) -> AgentKey | None:
+        query = select(agent_keys).where(agent_keys.c.key_id == key_id)
+        row = conn.execute(query).mappings().first()
+        return _key(row) if row is not None else None
+
+    return await db.read(read)
 
 
 async def claim_nonce(

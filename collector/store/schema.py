@@ -57,6 +57,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+def sqlite_time(value: datetime) -> str:
+    """The text UTCDateTime stores on SQLite, for rows the SQLite writer binds itself."""
+    # SQLAlchemy's SQLite DATETIME format, always with microseconds: as text they sort in time
+    # order, which the devices upsert relies on (a test compares it with SQLAlchemy's).
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the store keeps UTC")
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 # A 64-bit surrogate key; on SQLite it must be INTEGER to be the rowid.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")

@@ -1,4 +1,4 @@
-"""The store on both databases: migrations, concurrent writers, pruning."""
+"""The store on both databases: migrations, concurrent writers, large batches, pruning."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
 from collector.errors import TokenUsed
 from collector.rules import sort_readings
@@ -16,10 +17,10 @@ from collector.store import registry
 from collector.store.database import Database
 from collector.store.ingest import store_batch
 from collector.store.migrate import current_revision, head_revision, migrate
-from collector.store.schema import metadata
+from collector.store.schema import metadata, readings, supplies
 from tests.collector.kit import make_batch
 from wire import signing
-from wire.batch import encode_batch
+from wire.batch import Batch, encode_batch
 from wire.enroll import EnrollRequest, encode_message
 from wire.signing import SignatureHeaders, encode_public_key, sign
 
@@ -96,3 +97,83 @@ async def test_old_nonces_are_pruned(db: Database) -> None:
             await registry.claim_nonce(db, conn, key_id, f"{minutes:032x}", signed_at)
     assert await collector.prune_nonces() == 2  # older than twice the 5 min clock skew
     assert (await db.row_counts())["nonces"] == 2
+
+
+async def test_overlapping_batch_stores_each_new_reading_with_its_own_supplies(
+    db: Database,
+) -> None:
+    # Many rows: more supplies than one INSERT takes on SQLite, half of them duplicates.
+    collector = _collector(db)
+    agent_id, key = await _enrolled(collector)
+    first, second = (
+        make_batch(agent_id, range(1, 151), NOW),
+        make_batch(agent_id, range(1, 401), NOW),
+    )
+    for batch in (first, second):
+        body = encode_batch(batch)
+        signed = SignatureHeaders.from_headers(sign(key, body, NOW))
+        result = await store_batch(db, batch, body, signed, batch.readings, {}, NOW)
+    statuses = [r.status for r in result.results]
+    assert statuses == ["duplicate"] * 150 + ["accepted"] * 250
+    counts = await db.row_counts()
+    assert (counts["readings"], counts["supplies"], counts["batches"]) == (400, 2000, 2)
+    async with db.transaction(write=False) as conn:
+        rows = await conn.execute(
+            select(readings.c.seq, supplies.c.supply_index, supplies.c.level)
+            .join(supplies, supplies.c.reading_id == readings.c.id)
+            .order_by(readings.c.seq, supplies.c.supply_index)
+        )
+        by_seq: dict[int, list[tuple[str, int]]] = {}
+        for seq, index, level in rows:
+            by_seq.setdefault(seq, []).append((index, level))
+    assert sorted(by_seq) == list(range(1, 401))
+    for seq, found in by_seq.items():  # kit.reading: black toner at 2000 - seq, then 100 less
+        assert found[:4] == [(f"1.{i + 1}", 2000 - seq - 100 * i) for i in range(4)], seq
+
+
+async def test_two_handles_on_one_database_store_each_reading_once(db_url: str) -> None:
+    # Two collector processes, as far as the database can tell: each has its own connections
+    # (on SQLite, its own writer thread); their batches overlap.
+    first, second = Database.open(db_url), Database.open(db_url)
+    try:
+        collector = _collector(first)
+        agent_id, key = await _enrolled(collector)
+        batches = [make_batch(agent_id, range(start, start + 60), NOW) for start in (1, 31, 61)]
+
+        async def store(db: Database, batch: Batch) -> list[tuple[int, str]]:
+            body = encode_batch(batch)
+            signed = SignatureHeaders.from_headers(sign(key, body, NOW))
+            result = await store_batch(db, batch, body, signed, batch.readings, {}, NOW)
+            return [(r.seq, r.status) for r in result.results]
+
+        outcomes = await asyncio.gather(
+            *(store(db, batch) for batch in batches for db in (first, second))
+        )
+        accepted = sorted(
+            seq for outcome in outcomes for seq, status in outcome if status == "accepted"
+        )
+        assert accepted == list(range(1, 121))
+        counts = await first.row_counts()
+        assert (counts["readings"], counts["supplies"], counts["batches"]) == (120, 600, 3)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_batches_and_other_writes_take_turns(db: Database) -> None:
+    collector = _collector(db)
+    agent_id, key = await _enrolled(collector)
+
+    async def store(seqs: range) -> None:
+        batch = make_batch(agent_id, seqs, NOW)
+        body = encode_batch(batch)
+        signed = SignatureHeaders.from_headers(sign(key, body, NOW))
+        await store_batch(db, batch, body, signed, batch.readings, {}, NOW)
+
+    await asyncio.gather(
+        *(store(range(start, start + 50)) for start in (1, 51, 101)),
+        *(collector.create_token("acme", f"site-{n}") for n in range(3)),
+        *(collector.prune_nonces() for _ in range(2)),
+    )
+    counts = await db.row_counts()
+    assert (counts["readings"], counts["enroll_tokens"], counts["nonces"]) == (150, 4, 3)
