@@ -1,6 +1,7 @@
 """The collector's aiohttp application: the factory, its resources, its background job.
 
-`create_app` builds the app; the database and the nonce pruner are owned by `cleanup_ctx`:
+`create_app` builds the app; the database, the nonce pruner and the daily replenishment run's
+schedule are owned by `cleanup_ctx`:
 opened (and migrated) when the app starts, closed when it stops. A test may hand in a
 database it owns; the app then uses it and leaves it open.
 """
@@ -17,6 +18,7 @@ from aiohttp import web
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
 from collector.config import CollectorConfig
 from collector.metrics import Metrics
+from collector.replenish.job import schedule
 from collector.service import Clock, Collector, Settings, utcnow
 from collector.store.database import Database
 from collector.store.migrate import migrate
@@ -35,6 +37,7 @@ def create_app(
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_collector(database))
     app.cleanup_ctx.append(_nonce_pruner)
+    app.cleanup_ctx.append(_planner)
     app.add_routes(ROUTES)
     return app
 
@@ -56,6 +59,17 @@ def _collector(
                 await db.close()
 
     return ctx
+
+
+async def _planner(app: web.Application) -> AsyncIterator[None]:
+    """The daily replenishment run, at `plan.at` (UTC), while the app runs."""
+    config = app[CONFIG]
+    if not config.plan.enabled:
+        yield
+        return
+    scheduler = schedule(app[COLLECTOR].db, config.rules(), config.plan.at, app[CLOCK])
+    yield
+    scheduler.shutdown(wait=False)
 
 
 async def _nonce_pruner(app: web.Application) -> AsyncIterator[None]:

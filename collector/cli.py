@@ -9,6 +9,7 @@ import logging
 import signal
 import ssl
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,10 @@ from collector import __version__
 from collector.app import create_app
 from collector.config import CollectorConfig, load_config
 from collector.errors import CollectorError
+from collector.replenish.job import RunResult, run_plan
 from collector.service import Collector, Settings, utcnow
+from collector.simulation.contract import ContractError, load_fleet, load_usage
+from collector.simulation.runner import simulate
 from collector.store.database import Database
 from collector.store.migrate import migrate
 from collector.tls import fingerprint, self_signed, server_context
@@ -141,6 +145,68 @@ def cmd_revoke_key(config: CollectorConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Run the daily forecast and order plan for the whole fleet now (R6 to R16)."""
+    now = utcnow()
+
+    async def run(db: Database) -> RunResult:
+        await migrate(db)
+        return await run_plan(db, config.rules(), now)
+
+    result = asyncio.run(_with_database(config, run))
+    if not result.ran:
+        print("plan: another collector process is running it; nothing done")
+        return 0
+    print(
+        json.dumps(
+            {
+                "run": result.run_id,
+                "as_of": now.isoformat(),
+                **result.counts,
+                "seconds": {
+                    "read": round(result.read_seconds, 3),
+                    "decide": round(result.decide_seconds, 3),
+                    "write": round(result.write_seconds, 3),
+                },
+            }
+        )
+    )
+    return 0
+
+
+async def _with_database(config: CollectorConfig, job: Callable[[Database], Awaitable[_T]]) -> _T:
+    db = Database.open(config.database_url(), config.database.pool_size)
+    try:
+        return await job(db)
+    finally:
+        await db.close()
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Replay a fleet's life through the real ingest and daily run; write the report (JSON)."""
+    try:
+        fleet = load_fleet(args.fleet)
+        usage = load_usage(args.usage, fleet)
+    except ContractError as err:
+        print(f"asr-collector simulate: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    started = time.perf_counter()
+    report = asyncio.run(simulate(fleet, usage, args.policy, args.database))
+    report["wall_seconds"] = round(time.perf_counter() - started, 2)
+    text = json.dumps(report, indent=1)
+    if args.out == Path("-"):
+        print(text)
+    else:
+        args.out.write_text(text + "\n")
+    print(
+        f"simulated {report['devices']} devices over {report['days']} days ({args.policy}):"
+        f" {report['stockout_device_days']} stock-out device-days, {report['orders']} order"
+        f" lines in {report['shipments']} shipments, in {report['wall_seconds']} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr-collector",
@@ -168,6 +234,24 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl-hours", type=float, help="hours until it expires (default: enroll.token_ttl_hours)"
     )
+    planner = command("plan", cmd_plan, "forecast every supply and place the orders due")
+    planner.add_argument(
+        "--now", action="store_true", required=True, help="run now (the schedule runs it daily)"
+    )
+    sim = commands.add_parser(
+        "simulate",
+        help="replay a fleet's life day by day and report (../shared/contracts/simulation.md)",
+    )
+    sim.add_argument("fleet", type=Path, help="fleet.json")
+    sim.add_argument("usage", type=Path, help="usage.csv")
+    sim.add_argument("--out", type=Path, required=True, help="report.json ('-': stdout)")
+    sim.add_argument(
+        "--policy", choices=("asr", "naive"), default="asr", help="naive: the baseline policy"
+    )
+    sim.add_argument(
+        "--database", type=Path, help="keep the simulation's SQLite store in this file"
+    )
+    sim.set_defaults(run=cmd_simulate, config=None)
     revoke = command("revoke-key", cmd_revoke_key, "revoke an agent's key")
     revoke.add_argument("key_id", help="the key id (16 hex digits)")
     return parser
@@ -176,6 +260,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the collector command."""
     args = _parser().parse_args(argv)
+    if args.config is None:  # commands of their own, without the collector's config
+        simulate_: Callable[[argparse.Namespace], int] = args.run
+        return simulate_(args)
     try:
         config = load_config(args.config)
         logging.basicConfig(

@@ -7,6 +7,7 @@ is how systemd's LoadCredential hands it over. Every number of the ingest rules 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from collector.replenish.settings import Rules
 from common.strictconfig import ConfigError, Strict, load_toml, parse_toml
 
 
@@ -94,12 +96,37 @@ class EnrollSection(Strict):
     max_body_bytes: int = Field(16_384, ge=1024)
 
 
+class PlanSection(Strict):
+    enabled: bool = True  # the daily replenishment run in `serve`
+    at: str = "02:30"  # HH:MM, UTC
+
+    @field_validator("at")
+    @classmethod
+    def _time(cls, at: str) -> str:
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", at):
+            raise ValueError(f"must be HH:MM (UTC), not {at!r}")
+        return at
+
+
 class CollectorConfig(Strict):
     collector: CollectorSection = CollectorSection()
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
     ingest: IngestSection = IngestSection()
     enroll: EnrollSection = EnrollSection()
+    plan: PlanSection = PlanSection()
+    # Any of collector.replenish.settings.Rules' fields, by name (R6 to R16's numbers).
+    replenishment: dict[str, int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("replenishment")
+    @classmethod
+    def _rules(cls, values: dict[str, int | float | bool]) -> dict[str, int | float | bool]:
+        Rules.from_mapping(dict(values), "replenishment")
+        return values
+
+    def rules(self) -> Rules:
+        """The replenishment rules: the defaults, with this config's overrides."""
+        return Rules.from_mapping(dict(self.replenishment), "replenishment")
 
     def database_url(self) -> str:
         """The database URL with its driver, the secret resolved; SQLite in state_dir if unset."""

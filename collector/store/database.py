@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -190,6 +192,40 @@ class Database:
         if self._sqlite_writer is None:
             raise RuntimeError(f"no writer thread on {self.dialect}: use transaction()")
         return await self._sqlite_writer.run(work)
+
+    @asynccontextmanager
+    async def exclusive(self, key: int) -> AsyncIterator[bool]:
+        """Whether this process holds the job lock `key` for the block (others: False at once).
+
+        Released when the block ends, and by the operating system or the server when the
+        process dies: a PostgreSQL session advisory lock, held on a connection of its own, or
+        on SQLite an flock on a file next to the database.
+        """
+        if self.dialect == "postgresql":
+            async with self.engine.connect() as conn:
+                held = (
+                    await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                ).scalar_one()
+                await conn.commit()
+                try:
+                    yield bool(held)
+                finally:
+                    if held:
+                        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        await conn.commit()
+            return
+        # A lock file, not the database's own lock: the job reads and writes in several
+        # transactions, and other writers (ingest) must go on meanwhile.
+        fd = os.open(f"{self.engine.url.database}.lock-{key:x}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
 
     async def ping(self) -> None:
         """StoreUnavailable unless the database answers."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -84,6 +85,9 @@ customers = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("kind", String(8), nullable=False, server_default="self"),  # mps: the helpdesk is told
+    Column("name", Text),
+    Column("language", String(16)),
 )
 
 sites = Table(
@@ -93,6 +97,7 @@ sites = Table(
     Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("address", Text),  # R18: where shipments go
     UniqueConstraint("customer_id", "name"),
 )
 
@@ -170,6 +175,7 @@ readings = Table(
     Column("payload", Json, nullable=False),  # wire.reading.PrinterReading.to_dict()
     UniqueConstraint("agent_id", "seq"),
     Index("ix_readings_serial_read_at", "serial", "read_at"),
+    Index("ix_readings_received_at", "received_at"),  # the daily plan's new readings
 )
 
 supplies = Table(
@@ -217,4 +223,156 @@ heartbeats = Table(
     Column("dropped_total", BigInteger, nullable=False),
     Column("last_poll_at", UTCDateTime),
     Index("ix_heartbeats_agent_id_received_at", "agent_id", "received_at"),
+)
+
+
+# The replenishment engine's tables (R4 to R16). Registration: which devices are in ASR, where
+# they ship and who is told; each registered supply names the reading's supply it is.
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("name", String(64), nullable=False),  # the customer's id for the contact
+    Column("email", Text, nullable=False),
+    Column("display_name", Text),
+    UniqueConstraint("customer_id", "name"),
+)
+
+asr_devices = Table(
+    "asr_devices",
+    metadata,
+    Column("serial", Text, primary_key=True),  # R3
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("site_id", Id, ForeignKey("sites.id"), nullable=False),  # R10, R18
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),  # R10, R18
+    Column("model", Text),
+    Column("registered_at", UTCDateTime, nullable=False),  # R4
+)
+
+asr_supplies = Table(
+    "asr_supplies",
+    metadata,
+    Column("serial", Text, ForeignKey("asr_devices.serial"), nullable=False),
+    Column("supply_id", String(64), nullable=False),
+    Column("supply_index", String(32), nullable=False),  # readings' supplies.supply_index
+    Column("kind", String(16), nullable=False),
+    Column("colour", Text),
+    Column("sku", Text, nullable=False),
+    Column("capacity_grams", Float),
+    PrimaryKeyConstraint("serial", "supply_id"),
+    UniqueConstraint("serial", "supply_index"),
+    CheckConstraint("kind IN ('toner', 'ink', 'waste')", name="kind"),  # R5
+)
+
+supply_tracks = Table(
+    "supply_tracks",
+    metadata,
+    Column("serial", Text, nullable=False),
+    Column("supply_id", String(64), nullable=False),
+    Column("track", Json, nullable=False),  # collector.replenish.forecast.Track
+    Column("forecast", Json, nullable=False),  # Forecast.figures() at the last run
+    Column("days_left_total", Float),  # R17: for the portal; NULL: not known
+    Column("balance", Integer, nullable=False),  # R13
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("serial", "supply_id"),
+    ForeignKeyConstraint(
+        ["serial", "supply_id"], ["asr_supplies.serial", "asr_supplies.supply_id"]
+    ),
+)
+
+plan_runs = Table(
+    "plan_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("received_until", UTCDateTime, nullable=False),  # readings up to here were applied
+    Column("counts", Json, nullable=False),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("site_id", Id, ForeignKey("sites.id"), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("shipped_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Column("plan_run_id", Id, ForeignKey("plan_runs.id")),  # NULL: recorded by the helpdesk
+    CheckConstraint("status IN ('placed', 'backordered', 'shipped', 'delivered')", name="status"),
+    Index("ix_shipments_status", "status"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("shipment_id", Id, ForeignKey("shipments.id"), nullable=False, index=True),
+    Column("serial", Text, nullable=False),  # R3: for this device alone
+    Column("supply_id", String(64), nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("figures", Json, nullable=False),  # what the decision was made from
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("counted_at", UTCDateTime),  # R13/R14: in the supply's balance since; NULL: not yet
+    ForeignKeyConstraint(
+        ["serial", "supply_id"], ["asr_supplies.serial", "asr_supplies.supply_id"]
+    ),
+    CheckConstraint("quantity > 0", name="quantity"),
+    CheckConstraint(
+        "reason IN ('trigger', 'consolidated', 'waste-with-black', 'spike', 'extra')",
+        name="reason",
+    ),
+    Index("ix_orders_serial_supply_id", "serial", "supply_id"),
+)
+
+supply_events = Table(
+    "supply_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("serial", Text, nullable=False),
+    Column("supply_id", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("detail", Json, nullable=False),
+    Column("plan_run_id", Id, ForeignKey("plan_runs.id"), nullable=False),
+    ForeignKeyConstraint(
+        ["serial", "supply_id"], ["asr_supplies.serial", "asr_supplies.supply_id"]
+    ),
+    CheckConstraint("kind IN ('install', 'early-replacement')", name="kind"),  # R13
+    Index("ix_supply_events_serial_at", "serial", "at"),
+)
+
+device_states = Table(
+    "device_states",
+    metadata,
+    Column("serial", Text, ForeignKey("asr_devices.serial"), primary_key=True),
+    Column("state", String(24), nullable=False),  # collector.replenish.lifecycle.STATES
+    Column("reason", Text, nullable=False),
+    Column("high_usage", Boolean, nullable=False),  # R6
+    Column("since", UTCDateTime, nullable=False),
+    Column("notices_sent", Integer, nullable=False),  # R16: for the current disconnection
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id")),
+    Column("recipient", String(16), nullable=False),  # contact, or helpdesk for MPS (R16)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("sent_at", UTCDateTime),  # NULL: waiting in the outbox
+    CheckConstraint("recipient IN ('contact', 'helpdesk')", name="recipient"),
+    Index("ix_notifications_sent_at", "sent_at"),
 )

@@ -11,6 +11,7 @@ import pytest
 
 from collector.cli import main
 from collector.config import CollectorConfig, driver_url, load_config, parse_config
+from collector.replenish.settings import Rules
 from collector.service import Collector, Settings
 from collector.store.database import Database
 from common.strictconfig import ConfigError
@@ -71,8 +72,24 @@ def test_example_parses_and_shows_every_key() -> None:
     shown = set(re.findall(r"^#? ?([a-z_]+) =", text, re.MULTILINE))
     for section, model in CollectorConfig.model_fields.items():
         assert f"[{section}]" in text
-        keys = set(model.annotation.model_fields)  # type: ignore[union-attr]
+        if section == "replenishment":
+            keys = set(Rules.names())  # every rule's number, by name
+        else:
+            keys = set(model.annotation.model_fields)  # type: ignore[union-attr]
         assert keys <= shown, f"[{section}] lacks {keys - shown}"
+    assert load_config(EXAMPLE).rules() == Rules()  # the example shows the defaults
+
+
+def test_replenishment_settings_are_checked_by_name() -> None:
+    config = parse_config("[replenishment]\ntrigger_days = 14\nrate_window_days = 21\n")
+    assert config.rules().trigger_days == 14
+    assert config.rules().rate_window_days == 21
+    with pytest.raises(ConfigError, match="replenishment.trigger_dayz: unknown setting"):
+        parse_config("[replenishment]\ntrigger_dayz = 14\n")
+    with pytest.raises(ConfigError, match="replenishment.supply_days: must be a number >= 0"):
+        parse_config("[replenishment]\nsupply_days = -1\n")
+    with pytest.raises(ConfigError, match="plan.at"):
+        parse_config('[plan]\nat = "25:00"\n')
 
 
 def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

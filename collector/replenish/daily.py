@@ -1,0 +1,281 @@
+"""The daily run's decisions for the whole fleet: pure, from a snapshot of the store and `now`.
+
+Is: for every registered supply, its track advanced by the new readings and by the orders not
+counted yet (R13, R14), its forecast (R7); for every device, the R6 flag, whether it is
+connected (R16), its lifecycle state; then the plan (R8 to R12) and the notices that are due
+(R15: an order placed; R16: disconnected and the follow-up).
+Is not: the reads and writes around it (collector.store.plans) or the lock and the schedule
+(collector.replenish.job).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from collector.replenish.forecast import (
+    GRAMS,
+    PERCENT,
+    Forecast,
+    Install,
+    Point,
+    Track,
+    advance,
+    day_number,
+    forecast,
+    with_order,
+)
+from collector.replenish.lifecycle import (
+    DISCONNECTED,
+    DeviceFacts,
+    DeviceState,
+    device_state,
+    notice_due,
+)
+from collector.replenish.planner import Group, Shipment, SupplyPlan, plan
+from collector.replenish.settings import Rules
+
+Key = tuple[str, str]  # (serial, supply id)
+
+
+@dataclass(frozen=True)
+class Supply:
+    """A registered supply (R5)."""
+
+    serial: str
+    supply_id: str
+    kind: str
+    colour: str | None
+    sku: str
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A device's state as the previous run left it."""
+
+    state: str
+    since: datetime
+    notices_sent: int
+    high_usage: bool = False  # R6: flagged; stays until the helpdesk clears it
+
+
+@dataclass(frozen=True)
+class Device:
+    """A registered device and what the store knows of it today."""
+
+    serial: str
+    customer: str
+    customer_kind: str  # mps or self
+    site_id: int
+    contact_id: int
+    registered_at: datetime
+    last_reading_at: datetime | None
+    in_transit: int  # order lines not delivered
+    delivered_ever: bool
+    state: StoredState | None
+
+
+@dataclass(frozen=True)
+class Uncounted:
+    """An order not in its supply's balance yet (recorded by the helpdesk, R14)."""
+
+    order_id: int
+    serial: str
+    supply_id: str
+    quantity: int
+
+
+@dataclass
+class Snapshot:
+    """What a run reads: the fleet, the tracks, the new readings and orders."""
+
+    devices: dict[str, Device]
+    supplies: list[Supply]
+    tracks: dict[Key, Track]
+    points: dict[Key, list[Point]]
+    uncounted: list[Uncounted]
+    received_until: datetime
+
+
+@dataclass(frozen=True)
+class NewState:
+    """A device's state after the run, and the notice due (R16), if any."""
+
+    serial: str
+    state: DeviceState
+    since: datetime
+    notices_sent: int
+    high_usage: bool
+    notice: str | None
+
+
+@dataclass(frozen=True)
+class PlacedShipment:
+    """A planned shipment and where it goes."""
+
+    shipment: Shipment
+    customer: str
+    site_id: int
+    contact_id: int
+
+
+@dataclass
+class Outcome:
+    """What a run writes."""
+
+    tracks: list[tuple[Key, Track, Forecast]]
+    shipments: list[PlacedShipment]
+    installs: list[tuple[Key, Install]]
+    states: list[NewState]
+    counted: list[int]  # order ids now in the balance
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def point_of(
+    read_at: datetime,
+    percent: float | None,
+    grams_left: float | None,
+    grams_used: float | None,
+    quality: str,
+    receptacle: bool,
+    unit_hint: str | None,
+) -> Point:
+    """A stored supply reading as the forecast sees it: grams where the device gives them (R1).
+
+    A receptacle's level is the space left in it, so its grams left and 100 - percent full
+    fall as it fills, as a toner's level falls as it empties.
+    """
+    if grams_left is not None and grams_used is not None:
+        return Point(read_at, grams_left, grams_left + grams_used, GRAMS, quality)
+    if percent is not None:
+        left = 100.0 - percent if receptacle else percent
+        return Point(read_at, left, 100.0, PERCENT, quality)
+    return Point(read_at, None, None, unit_hint or PERCENT, quality)
+
+
+def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
+    """The run's decisions at `now` (R6 to R16)."""
+    today = day_number(now)
+    extra: dict[Key, int] = defaultdict(int)
+    for order in snapshot.uncounted:
+        extra[order.serial, order.supply_id] += order.quantity
+    tracks: dict[Key, Track] = {}
+    forecasts: dict[Key, Forecast] = {}
+    installs: list[tuple[Key, Install]] = []
+    for supply in snapshot.supplies:
+        key = (supply.serial, supply.supply_id)
+        track, seen = advance(
+            snapshot.tracks.get(key, Track()), snapshot.points.get(key, ()), rules
+        )
+        if key in extra:  # R14: counts in the balance, so the rules are not misled
+            track = with_order(track, extra[key], None)
+        tracks[key] = track
+        forecasts[key] = forecast(track, now, rules)
+        installs.extend((key, install) for install in seen)
+
+    by_device: dict[str, list[Supply]] = defaultdict(list)
+    for supply in snapshot.supplies:
+        by_device[supply.serial].append(supply)
+    high = {}
+    for serial, supplies in by_device.items():
+        # R6: once flagged, a device stays with the helpdesk: its usage drops when it runs
+        # dry, which must not hand it back to automatic orders.
+        old = snapshot.devices[serial].state
+        flagged = old is not None and old.high_usage
+        high[serial] = flagged or any(forecasts[s.serial, s.supply_id].high_usage for s in supplies)
+    eligible = {}
+    for serial, supplies in by_device.items():
+        fact = _facts(snapshot.devices[serial], supplies, forecasts, high[serial])
+        # R6: a high-usage device is handled by hand; R16: without data ASR cannot order.
+        suspected = any(forecasts[s.serial, s.supply_id].high_usage_suspected for s in supplies)
+        connected = device_state(fact, now, rules).state != DISCONNECTED
+        eligible[serial] = connected and not high[serial] and not suspected
+    candidates = []
+    for supply in snapshot.supplies:
+        device = snapshot.devices[supply.serial]
+        key = (supply.serial, supply.supply_id)
+        candidates.append(
+            SupplyPlan(
+                serial=supply.serial,
+                supply_id=supply.supply_id,
+                kind=supply.kind,
+                colour=supply.colour,
+                sku=supply.sku,
+                group=Group(device.customer, str(device.site_id), str(device.contact_id)),
+                forecast=forecasts[key],
+                last_order_day=tracks[key].last_order_day,
+                eligible=eligible[supply.serial],
+            )
+        )
+    planned = plan(candidates, today, rules)
+    placed = []
+    lines_for: dict[str, int] = defaultdict(int)
+    for shipment in planned:
+        for line in shipment.lines:
+            key = (line.serial, line.supply_id)
+            tracks[key] = with_order(tracks[key], line.quantity, today)
+            forecasts[key] = forecast(tracks[key], now, rules)
+            lines_for[line.serial] += 1
+        first = shipment.lines[0].serial
+        device = snapshot.devices[first]
+        placed.append(PlacedShipment(shipment, device.customer, device.site_id, device.contact_id))
+
+    states = []
+    for serial, device in snapshot.devices.items():
+        if serial not in by_device:
+            continue
+        fact = _facts(device, by_device[serial], forecasts, high[serial], lines_for[serial])
+        states.append(_new_state(device, fact, now, rules))
+    counts = {
+        "supplies": len(snapshot.supplies),
+        "points": sum(len(p) for p in snapshot.points.values()),
+        "shipments": len(placed),
+        "lines": sum(len(p.shipment.lines) for p in placed),
+        "installs": len(installs),
+        "high_usage": sum(high.values()),
+    }
+    return Outcome(
+        tracks=[(key, tracks[key], forecasts[key]) for key in tracks],
+        shipments=placed,
+        installs=installs,
+        states=states,
+        counted=[order.order_id for order in snapshot.uncounted],
+        counts=counts,
+    )
+
+
+def _facts(
+    device: Device,
+    supplies: list[Supply],
+    forecasts: dict[Key, Forecast],
+    high_usage: bool,
+    new_lines: int = 0,
+) -> DeviceFacts:
+    return DeviceFacts(
+        serial=device.serial,
+        last_reading_at=device.last_reading_at,
+        registered_at=device.registered_at,
+        forecasts=[(s.supply_id, s.kind, forecasts[s.serial, s.supply_id]) for s in supplies],
+        in_transit=device.in_transit + new_lines,
+        delivered_ever=device.delivered_ever,
+        high_usage=high_usage,
+    )
+
+
+def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) -> NewState:
+    state = device_state(facts, now, rules)
+    old = device.state
+    same = old is not None and old.state == state.state
+    since = old.since if same and old is not None else now
+    sent = old.notices_sent if same and old is not None else 0
+    notice = notice_due(state.state, since, sent, now, rules)
+    return NewState(
+        serial=device.serial,
+        state=state,
+        since=since,
+        notices_sent=sent + (notice is not None),
+        high_usage=facts.high_usage,
+        notice=notice,
+    )

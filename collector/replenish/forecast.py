@@ -1,0 +1,335 @@
+"""The forecast of one supply (R6, R7, R12, R13): pure functions of its readings and `now`.
+
+Is: a supply's *track*, its daily usage for the last `history_days` (grams a day where the
+device reports grams, else percent a day), its last level and its balance, carried from one
+daily run to the next and advanced by the new readings; and, from the track, the forecast:
+the average daily usage, the days left in the installed cartridge and with the cartridges
+shipped and not installed, how sure that is, and the R6 high-usage flag.
+How it copes with real data:
+- the usage between two readings is spread over the calendar days between them, so a printer
+  asleep or unread for days still counts what it used, and weekends and holidays count as the
+  days of little printing they are (the rate is per calendar day);
+- days after the last reading are unknown, never zero: a device that goes dark keeps its rate;
+- a rise of `install_jump_share` of the capacity is a new cartridge (R13); the usage of that
+  interval is what the old one lost plus what the new one lost; when the old one cannot have
+  run out by then (its level at the last reading, less the usage since, still holds
+  `early_replacement_share` of a cartridge) it was replaced early, which is reported;
+- smaller rises are noise and are ignored; a reading without a number ("some remaining", -3,
+  unknown) breaks the series: the days up to the next number are unknown;
+- coarse steps (a level in steps of 10 % or more) average out over the rate window, and lower
+  the confidence.
+Is not: I/O or the clock (`now` is a parameter); order planning (collector.replenish.planner).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from collector.replenish.settings import Rules
+
+DAY = 86_400.0
+GRAMS = "g"
+PERCENT = "%"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One reading of one supply, as the forecast sees it."""
+
+    at: datetime  # when it was read (aware, UTC)
+    remaining: float | None  # toner left, or a receptacle's space left, in `unit`; None: no number
+    capacity: float | None  # of the installed cartridge, in `unit`
+    unit: str  # GRAMS or PERCENT
+    quality: str  # wire.reading.QUALITIES
+
+
+@dataclass(frozen=True)
+class Install:
+    """A new cartridge seen in the data (R13): the level jumped up."""
+
+    at: datetime
+    left_before: float  # at the last reading before, in the track's unit
+    left_at_swap: float  # estimated: the last level less the usage since
+    early: bool  # R13: replaced while `early_replacement_share` or more was left
+
+
+@dataclass(frozen=True)
+class Track:
+    """What the forecast carries from one run to the next for one supply."""
+
+    unit: str | None = None
+    capacity: float | None = None  # of the installed cartridge, in `unit`
+    start: int | None = None  # day number (date.toordinal()) of usage[0]
+    usage: tuple[float | None, ...] = ()  # per calendar day; None: unknown
+    last_at: float | None = None  # POSIX time of the newest reading applied
+    last_value: float | None = None  # its level, in `unit`; None: no number then
+    coarse: bool = False  # the device reports coarse steps only
+    balance: int = 0  # R13: cartridges ordered (ASR or extra, R14) and not installed
+    last_order_day: int | None = None  # R12: day number of the last ASR order
+    installs: int = 0  # new cartridges seen since tracking began
+
+    def to_json(self) -> dict[str, Any]:
+        """The track as the store keeps it (a JSON object)."""
+        return {
+            "unit": self.unit,
+            "capacity": self.capacity,
+            "start": self.start,
+            "usage": [None if u is None else round(u, 4) for u in self.usage],
+            "last_at": self.last_at,
+            "last_value": self.last_value,
+            "coarse": self.coarse,
+            "balance": self.balance,
+            "last_order_day": self.last_order_day,
+            "installs": self.installs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Track:
+        """A track from its stored JSON object."""
+        return cls(
+            unit=data["unit"],
+            capacity=data["capacity"],
+            start=data["start"],
+            usage=tuple(data["usage"]),
+            last_at=data["last_at"],
+            last_value=data["last_value"],
+            coarse=data["coarse"],
+            balance=data["balance"],
+            last_order_day=data["last_order_day"],
+            installs=data["installs"],
+        )
+
+    @property
+    def last_day(self) -> int | None:
+        """The day number of the last day with known or spread usage."""
+        if self.start is None or not self.usage:
+            return None
+        return self.start + len(self.usage) - 1
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Where one supply stands at `now` (R7), and the flags the planner needs (R6, R12)."""
+
+    unit: str | None
+    rate: float | None  # usage per day in `unit` used for planning; None: not known yet
+    rate_average: float | None  # over rate_window_days
+    rate_recent: float | None  # over spike_window_days
+    remaining: float | None  # estimated at `now`, in `unit`
+    capacity: float | None
+    days_left: float | None  # in the installed cartridge
+    days_left_total: float | None  # with the balance (R13)
+    balance: int
+    confidence: float  # 0 (no idea) .. 1
+    days_with_data: int  # in the rate window
+    spike: bool  # R12: recent usage jumped
+    high_usage: bool  # R6: every week of the window at the threshold or more
+    high_usage_suspected: bool  # R6: every whole week so far, but the window is not full yet
+    weekly_cartridges: tuple[float, ...] = field(default=())  # R6: the last weeks, newest last
+
+    def figures(self) -> dict[str, Any]:
+        """The numbers behind a decision, for an order line or the portal."""
+        return {
+            "unit": self.unit,
+            "rate_per_day": _round(self.rate),
+            "rate_average": _round(self.rate_average),
+            "rate_recent": _round(self.rate_recent),
+            "remaining": _round(self.remaining),
+            "capacity": self.capacity,
+            "days_left": _round(self.days_left),
+            "days_left_total": _round(self.days_left_total),
+            "balance": self.balance,
+            "confidence": self.confidence,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    if value is None or math.isinf(value):
+        return None
+    return round(value, 3)
+
+
+def day_number(at: datetime) -> int:
+    """The calendar day (UTC) of a time, as date.toordinal()."""
+    return at.date().toordinal()
+
+
+def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track, list[Install]]:
+    """The track with newer readings applied (older ones are ignored), and the installs seen."""
+    installs: list[Install] = []
+    unit, capacity, start = track.unit, track.capacity, track.start
+    usage = list(track.usage)
+    last_at, last_value, coarse = track.last_at, track.last_value, track.coarse
+    balance, count = track.balance, track.installs
+    rate = _average(usage, rules.rate_window_days)
+    for point in sorted(points, key=lambda p: p.at):
+        at = point.at.timestamp()
+        if last_at is not None and at <= last_at:
+            continue  # late, or applied before: the track moves forward only
+        if point.unit != unit:  # first reading, or the device changed how it counts
+            unit, start, usage, last_value = point.unit, None, [], None
+        if point.capacity:
+            capacity = point.capacity
+        coarse = coarse or point.quality == "coarse"
+        value = point.remaining
+        day = day_number(point.at)
+        if start is None:
+            start = day
+        if value is None or last_value is None or last_at is None:
+            _extend(usage, start, day, None)
+            last_at, last_value = at, value
+            continue
+        size = capacity or (100.0 if unit == PERCENT else 0.0)
+        rise = value - last_value
+        if size and rise >= rules.install_jump_share * size:
+            # R13: a new cartridge. What the old one had left at the swap: its last level,
+            # less what the device uses in the time since (unknown rate: all of it was left).
+            used_since = (rate or 0.0) * (at - last_at) / DAY
+            left_at_swap = max(0.0, last_value - used_since) if rate else last_value
+            early = left_at_swap >= rules.early_replacement_share * size
+            installs.append(Install(point.at, last_value, left_at_swap, early))
+            used = (last_value - left_at_swap) + max(0.0, size - value)
+            balance, count = max(0, balance - 1), count + 1
+        elif rise > 0:
+            # Noise (toner settling, a rounding step back): keep the lower level.
+            _spread(usage, start, day_number_of(last_at), day, 0.0)
+            last_at = at
+            continue
+        else:
+            used = -rise
+        _spread(usage, start, day_number_of(last_at), day, used)
+        last_at, last_value = at, value
+        rate = _average(usage, rules.rate_window_days)
+    if start is not None and len(usage) > rules.history_days:
+        cut = len(usage) - rules.history_days
+        usage, start = usage[cut:], start + cut
+    new = Track(
+        unit=unit,
+        capacity=capacity,
+        start=start,
+        usage=tuple(usage),
+        last_at=last_at,
+        last_value=last_value,
+        coarse=coarse,
+        balance=balance,
+        last_order_day=track.last_order_day,
+        installs=count,
+    )
+    return new, installs
+
+
+def day_number_of(posix: float) -> int:
+    """The calendar day (UTC) of a POSIX time, as date.toordinal()."""
+    return int(posix // DAY) + 719_163  # date(1970, 1, 1).toordinal()
+
+
+def _extend(usage: list[float | None], start: int, day: int, value: float | None) -> None:
+    """Grow the series to reach `day`, new days set to `value`."""
+    missing = day - (start + len(usage) - 1)
+    if missing > 0:
+        usage.extend([value] * missing)
+
+
+def _spread(usage: list[float | None], start: int, from_day: int, to_day: int, used: float) -> None:
+    """Add `used` evenly over the days after `from_day` up to `to_day` (or to that day alone)."""
+    first = from_day + 1 if to_day > from_day else to_day
+    _extend(usage, start, to_day, None)
+    share = used / (to_day - first + 1)
+    for i in range(first - start, to_day - start + 1):
+        if i >= 0:
+            known = usage[i]
+            usage[i] = share if known is None else known + share
+
+
+def _average(usage: list[float | None] | tuple[float | None, ...], days: int) -> float | None:
+    """Mean usage a day over the last `days` days with data; None if none had data."""
+    window = [u for u in usage[-days:] if u is not None]
+    return sum(window) / len(window) if window else None
+
+
+def forecast(track: Track, now: datetime, rules: Rules) -> Forecast:
+    """Where the supply stands at `now`, from its track (R7), with the R6 and R12 flags."""
+    usage = track.usage
+    window = [u for u in usage[-rules.rate_window_days :] if u is not None]
+    recent = [u for u in usage[-rules.spike_window_days :] if u is not None]
+    average = sum(window) / len(window) if len(window) >= rules.min_history_days else None
+    recent_rate = sum(recent) / len(recent) if recent else None
+    spike = bool(
+        average is not None
+        and recent_rate is not None
+        and len(recent) >= rules.spike_window_days
+        and recent_rate > 0
+        and recent_rate >= rules.spike_ratio * average
+    )
+    rate = recent_rate if spike else average  # R12: a jump counts at once, a lull does not
+    size = track.capacity or (100.0 if track.unit == PERCENT else None)
+    remaining = days_left = days_left_total = None
+    if track.last_value is not None and track.last_at is not None:
+        elapsed = max(0.0, now.timestamp() - track.last_at) / DAY
+        remaining = max(0.0, track.last_value - (rate or 0.0) * elapsed)
+        if rate is not None:
+            stock = remaining + track.balance * (size or 0.0)
+            days_left = remaining / rate if rate > 0 else math.inf
+            days_left_total = stock / rate if rate > 0 else math.inf
+    weekly = _weekly_cartridges(usage, size, rules.high_usage_weeks)
+    heavy = bool(weekly) and all(w >= rules.high_usage_cartridges_per_week for w in weekly)
+    high = heavy and len(weekly) == rules.high_usage_weeks
+    return Forecast(
+        unit=track.unit,
+        rate=rate,
+        rate_average=average,
+        rate_recent=recent_rate,
+        remaining=remaining,
+        capacity=size,
+        days_left=days_left,
+        days_left_total=days_left_total,
+        balance=track.balance,
+        confidence=_confidence(window, rules, track.coarse),
+        days_with_data=len(window),
+        spike=spike,
+        high_usage=high,
+        high_usage_suspected=heavy and not high,
+        weekly_cartridges=tuple(round(w, 2) for w in weekly),
+    )
+
+
+def _weekly_cartridges(
+    usage: tuple[float | None, ...], size: float | None, weeks: int
+) -> list[float]:
+    """R6: cartridges used in each of the last whole weeks of known data, oldest first."""
+    if not size:
+        return []
+    out = []
+    for w in range(weeks, 0, -1):
+        end = len(usage) - (w - 1) * 7
+        block = usage[end - 7 : end] if end >= 7 else ()
+        if len(block) < 7 or any(u is None for u in block):
+            continue  # not a whole week of known data: it cannot show usage "every week"
+        out.append(sum(u for u in block if u is not None) / size)
+    return out
+
+
+def _confidence(window: list[float], rules: Rules, coarse: bool) -> float:
+    """How sure the rate is: data coverage, lowered for coarse steps and noisy weeks."""
+    if len(window) < rules.min_history_days:
+        return 0.0
+    coverage = len(window) / rules.rate_window_days
+    weeks = [sum(window[i : i + 7]) for i in range(0, len(window) - 6, 7)]
+    noise = 0.0
+    if len(weeks) >= 2:
+        mean = sum(weeks) / len(weeks)
+        if mean > 0:
+            spread = math.sqrt(sum((w - mean) ** 2 for w in weeks) / len(weeks))
+            noise = spread / mean
+    score = coverage / (1.0 + noise) * (0.6 if coarse else 1.0)
+    return round(min(1.0, score), 2)
+
+
+def with_order(track: Track, quantity: int, day: int | None) -> Track:
+    """R13/R14: the track once `quantity` more cartridges are on their way (day: an ASR order)."""
+    last = day if day is not None else track.last_order_day
+    return replace(track, balance=track.balance + quantity, last_order_day=last)

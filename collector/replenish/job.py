@@ -1,0 +1,93 @@
+"""The daily replenishment run: lock, read, decide, write; and its schedule in the collector.
+
+Is: `run_plan`, one run for the whole fleet at `now`: under the plan lock (a PostgreSQL
+advisory lock, or a lock file beside the SQLite database), so with several collector
+processes on one database only one runs at a time and the others return at once; the
+decisions are made off the event loop; the outcome is written in one transaction, so a run
+that stops half-way leaves nothing behind, and running again on the same data places no
+second order (the orders placed are in the balance, R12, R13). `schedule` runs it every day
+at a set time with APScheduler 3 (and `asr-collector plan --now` on demand).
+Is not: the decisions (collector.replenish.daily) or the SQL (collector.store.plans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from collector.replenish.daily import daily
+from collector.replenish.settings import Rules
+from collector.store.database import Database
+from collector.store.plans import load_snapshot, save_outcome
+
+log = logging.getLogger(__name__)
+PLAN_LOCK = 0x4153520002  # "ASR" + 2; migrations hold + 1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did, and how long each part took."""
+
+    ran: bool  # False: another process holds the plan lock
+    run_id: int | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    read_seconds: float = 0.0
+    decide_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+async def run_plan(db: Database, rules: Rules, now: datetime) -> RunResult:
+    """Forecast and plan the whole fleet at `now`, once, under the plan lock."""
+    async with db.exclusive(PLAN_LOCK) as held:
+        if not held:
+            log.info("plan: another collector process is running it")
+            return RunResult(ran=False)
+        started = time.perf_counter()
+        snapshot = await load_snapshot(db, now)
+        read = time.perf_counter()
+        outcome = await asyncio.to_thread(daily, snapshot, now, rules)
+        decided = time.perf_counter()
+        run_id = await save_outcome(db, outcome, now, now)
+        written = time.perf_counter()
+    log.info("plan run %d at %s: %s", run_id, now.isoformat(), outcome.counts)
+    return RunResult(
+        ran=True,
+        run_id=run_id,
+        counts=outcome.counts,
+        read_seconds=read - started,
+        decide_seconds=decided - read,
+        write_seconds=written - decided,
+    )
+
+
+def schedule(
+    db: Database, rules: Rules, at: str, clock: Callable[[], datetime]
+) -> AsyncIOScheduler:
+    """A started scheduler that runs the plan every day at `at` (HH:MM, UTC)."""
+    hour, minute = (int(part) for part in at.split(":"))
+    scheduler = AsyncIOScheduler(timezone="UTC")
+
+    async def job() -> None:
+        try:
+            await run_plan(db, rules, clock())
+        except Exception:  # the schedule's outer guard: log, try again tomorrow
+            log.exception("plan run failed")
+
+    scheduler.add_job(
+        job,
+        CronTrigger(hour=hour, minute=minute, timezone="UTC"),
+        id="daily-plan",
+        coalesce=True,  # after a sleep or a stop, one run, not one per missed day
+        max_instances=1,
+        misfire_grace_time=6 * 3600,
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,118 @@
+"""The simulated edge agent: reads the world's devices as the real agent would, and pushes.
+
+Is: for each reachable device, the raw Printer-MIB supply rows a gauge-reporting printer
+gives (unit tenthsOfGrams, max capacity and level, class consumed or receptacle) decoded by
+the agent's own decoder (agent.decode, R1), in signed batches that go through the
+collector's real ingest (authentication, validation, storage), as an enrolled agent's do.
+Is not: SNMP on the wire (the agent's tests cover that) or HTTP (the ingest tests do).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.decode import decode_supply
+from agent.profile import Profile, load_profile
+from agent.snmp.ber import Value
+from collector.service import Collector
+from collector.simulation.world import Slot
+from wire.batch import Batch, BatchReading, Heartbeat, PrinterCounts, encode_batch
+from wire.enroll import EnrollRequest, encode_message
+from wire.reading import PrinterReading, Status, Supply
+from wire.signing import encode_public_key, sign
+
+# Printer-MIB codes (mibs/printer.toml): class, type and unit of a supply row.
+_CONSUMED, _FILLED = 3, 4
+_TYPES = {"toner": 3, "waste": 4, "ink": 5}
+_TENTHS_OF_GRAMS = 13
+BATCH_SIZE = 500
+AGENT_VERSION = "sim"
+
+
+def supply_index(position: int) -> str:
+    """The reading's index of a device's n-th supply (hrDeviceIndex 1)."""
+    return f"1.{position + 1}"
+
+
+class SimAgent:
+    """One enrolled agent reading the whole simulated fleet."""
+
+    def __init__(self, collector: Collector, profile: Profile | None = None) -> None:
+        self.collector = collector
+        self.profile = profile or load_profile()
+        self.key = Ed25519PrivateKey.generate()
+        self.agent_id = ""
+        self.seq = 0
+        self.started: datetime | None = None
+
+    async def enroll(self, token: str) -> None:
+        """Enroll with a one-time token, as `asr-agent enroll` does."""
+        request = EnrollRequest(token, encode_public_key(self.key.public_key()), "sim", "sim-1")
+        response = await self.collector.enroll(encode_message(request))
+        self.agent_id = response.agent_id
+
+    def read(self, serial: str, model: str | None, slots: list[Slot]) -> PrinterReading:
+        """What the agent's poll of this device reports (R1)."""
+        supplies = tuple(self._supply(i, slot) for i, slot in enumerate(slots))
+        return PrinterReading(
+            serial=serial,
+            serial_source="prtGeneralSerialNumber",
+            model=model,
+            sys_object_id=None,
+            sys_descr=model,
+            vendor=None,
+            uptime_seconds=None,
+            page_count=None,
+            power_on_count=None,
+            counter_unit=None,
+            status=Status("running", "idle", (), "ready"),
+            supplies=supplies,
+        )
+
+    def _supply(self, position: int, slot: Slot) -> Supply:
+        spec = slot.spec
+        what = {"toner": "Toner", "ink": "Ink", "waste": "Waste Toner Container"}[spec.kind]
+        description = f"{(spec.colour or '').title()} {what}".strip()
+        # A receptacle's level is the room left in it (RFC 3805), a cartridge's the toner left.
+        row: dict[str, Value] = {
+            "description": description.encode(),
+            "class": _FILLED if slot.waste else _CONSUMED,
+            "type": _TYPES[spec.kind],
+            "unit": _TENTHS_OF_GRAMS,
+            "maxCapacity": round(spec.capacity_grams * 10),
+            "level": round(slot.remaining() * 10),
+        }
+        return decode_supply(self.profile, None, 1, supply_index(position), row, {})
+
+    async def push(self, readings: Iterable[PrinterReading], at: datetime) -> int:
+        """Send the readings, read at `at`, in signed batches through the real ingest."""
+        items = []
+        for reading in readings:
+            self.seq += 1
+            items.append(BatchReading(self.seq, at, reading.serial or "", "192.0.2.1:161", reading))
+        self.started = self.started or at
+        stored = 0
+        for first in range(0, len(items), BATCH_SIZE):
+            chunk = tuple(items[first : first + BATCH_SIZE])
+            batch = Batch(
+                agent_id=self.agent_id,
+                batch_id=str(uuid.uuid4()),
+                sent_at=at,
+                readings=chunk,
+                heartbeat=Heartbeat(
+                    agent_version=AGENT_VERSION,
+                    uptime_seconds=(at - self.started).total_seconds(),
+                    printers=PrinterCounts(answering=len(chunk)),
+                    spool_depth=len(chunk),
+                    dropped_total=0,
+                    last_poll_at=at,
+                ),
+            )
+            body = encode_batch(batch)
+            result = await self.collector.ingest(sign(self.key, body, at), body)
+            stored += sum(r.status == "accepted" for r in result.results)
+        return stored

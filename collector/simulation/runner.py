@@ -1,0 +1,394 @@
+"""`asr-collector simulate`: a fleet's life, day by day, through the collector's real code.
+
+Is: the contract's loop (../shared/contracts/simulation.md). The fleet is registered in a
+fresh store (R4); each simulated day, in order:
+1. shipments due arrive (`lead_days` after they were placed, later when backordered) and
+   are marked delivered; a device that is out installs one at once;
+2. the customer's early swaps of the scenario happen (R13);
+3. devices print their usage.csv day (collector.simulation.world: installs when empty,
+   stock-out days when no spare is on site);
+4. reachable devices are read at noon by an enrolled agent and the signed batches go through
+   the real ingest and storage (collector.simulation.agent);
+5. extra orders of the scenario are recorded as the helpdesk records them (R14);
+6. the real daily run (collector.replenish.job.run_plan) forecasts, plans and writes orders
+   and notices at 23:00;
+7. the new shipments are shipped, or backordered when the scenario says so (R15).
+The report counts stock-outs, orders, shipments, spares on site and the notices written.
+With `policy="naive"` the same world is run with the naive policy instead of the collector
+(one cartridge when a supply reads under 10 %, one shipment per order): the baseline of
+docs/replenishment.md.
+Is not: a second implementation of the rules: the ASR policy is the collector's own code.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from collector.replenish.job import run_plan
+from collector.service import Collector, Settings
+from collector.simulation.agent import SimAgent, supply_index
+from collector.simulation.contract import Fleet, Usage
+from collector.simulation.world import Key, World
+from collector.store import fleet as store
+from collector.store.database import Database
+from collector.store.migrate import migrate
+from collector.store.schema import (
+    device_states,
+    notifications,
+    orders,
+    shipments,
+    supply_events,
+)
+
+EMAILS = (
+    "order_placed",
+    "shipped",
+    "backordered",
+    "disconnected",
+    "disconnected_followup",
+    "registered",
+)
+NAIVE_THRESHOLD = 0.10  # the naive policy orders under 10 % left (over 90 % full for waste)
+
+
+@dataclass
+class Clock:
+    """The simulated time the collector sees."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Delivery:
+    """A shipment on its way: when it ships (if backordered) and arrives, and its lines."""
+
+    shipment: str
+    lines: list[tuple[Key, int]]
+    arrives: int
+    ships: int | None = None  # day a backordered shipment leaves
+
+
+@dataclass
+class Log:
+    """What the run did, for the report."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[int, list[Delivery]] = field(default_factory=lambda: defaultdict(list))
+    shipping: dict[int, list[Delivery]] = field(default_factory=lambda: defaultdict(list))
+    readings: int = 0
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=timezone.utc)
+
+
+def _backorder_delay(fleet: Fleet, skus: set[str], day: date) -> int:
+    delays = [b.delay_days for b in fleet.backorders if b.sku in skus and b.start <= day <= b.end]
+    return max(delays, default=0)
+
+
+async def simulate(
+    fleet: Fleet, usage: Usage, policy: str = "asr", database: Path | None = None
+) -> dict[str, Any]:
+    """Run the fleet's days under `policy` ('asr' or 'naive'); the report."""
+    if policy == "naive":
+        return _naive(fleet, usage)
+    if policy != "asr":
+        raise ValueError(f"policy must be 'asr' or 'naive', not {policy!r}")
+    with tempfile.TemporaryDirectory(prefix="asr-sim-") as tmp:
+        path = database or Path(tmp) / "simulation.db"
+        db = Database.open(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate(db)
+            return await _asr(fleet, usage, db)
+        finally:
+            await db.close()
+
+
+async def _asr(fleet: Fleet, usage: Usage, db: Database) -> dict[str, Any]:
+    clock = Clock(_at(fleet.start, 0))
+    collector = Collector(db, Settings(), clock)
+    await _register(fleet, db, clock.now)
+    agent = SimAgent(collector)
+    token, _ = await collector.create_token(fleet.customers[0].id, fleet.customers[0].sites[0].id)
+    await agent.enroll(token)
+    world = World.of(fleet)
+    log = Log()
+    swaps = defaultdict(list)
+    for swap in fleet.replacements:
+        swaps[fleet.day_index(swap.date)].append((swap.serial, swap.supply))
+    extras = defaultdict(list)
+    for extra in fleet.extra_orders:
+        extras[fleet.day_index(extra.date)].append(extra)
+    models = {d.serial: d.model for d in fleet.devices}
+    for day in range(fleet.days):
+        today = fleet.date_of(day)
+        clock.now = _at(today, 7)
+        await _move_along(db, world, log, day, clock.now)
+        for key in swaps.get(day, ()):
+            world.swap_early(day, key)
+        world.live_day(day, usage)
+        clock.now = _at(today, 12)
+        reachable = [
+            agent.read(serial, models[serial], slots)
+            for serial, slots in world.devices.items()
+            if usage.reachable[serial][day]
+        ]
+        log.readings += await agent.push(reachable, clock.now)
+        clock.now = _at(today, 14)
+        for extra in extras.get(day, ()):
+            await store.record_extra_order(
+                db,
+                extra.serial,
+                extra.supply,
+                extra.quantity,
+                clock.now,
+                waste_per_black=fleet.rules.waste_per_black,
+            )
+        clock.now = _at(today, 23)
+        await run_plan(db, fleet.rules, clock.now)
+        await _ship_new(fleet, db, log, day, clock.now)
+        world.end_of_day()
+    return await _report(fleet, db, world, log, "asr")
+
+
+async def _register(fleet: Fleet, db: Database, now: datetime) -> None:
+    for customer in fleet.customers:
+        await store.add_customer(
+            db,
+            customer.id,
+            customer.kind,
+            now,
+            name=customer.name,
+            language=customer.language,
+            sites_=[(site.id, site.address) for site in customer.sites],
+            contacts_=[store.ContactSpec(c.id, c.email, c.name) for c in customer.contacts],
+        )
+    await store.register(
+        db,
+        [
+            store.DeviceSpec(
+                serial=device.serial,
+                customer=device.customer,
+                site=device.site,
+                contact=device.contact,
+                model=device.model,
+                supplies=tuple(
+                    store.SupplySpec(
+                        supply_id=spec.id,
+                        supply_index=supply_index(i),
+                        kind=spec.kind,
+                        colour=spec.colour,
+                        sku=spec.sku,
+                        capacity_grams=spec.capacity_grams,
+                    )
+                    for i, spec in enumerate(device.supplies)
+                ),
+            )
+            for device in fleet.devices
+        ],
+        now,
+    )
+
+
+async def _move_along(db: Database, world: World, log: Log, day: int, now: datetime) -> None:
+    """Backordered shipments leave, due shipments arrive (R15)."""
+    leaving = log.shipping.pop(day, [])
+    await store.move_shipments(db, [int(d.shipment) for d in leaving], store.SHIPPED, now)
+    arriving = log.pending.pop(day, [])
+    for delivery in arriving:
+        for key, quantity in delivery.lines:
+            world.deliver(key, quantity)
+    await store.move_shipments(db, [int(d.shipment) for d in arriving], store.DELIVERED, now)
+
+
+async def _ship_new(fleet: Fleet, db: Database, log: Log, day: int, now: datetime) -> None:
+    """The shipments placed today go out, or wait when backordered."""
+
+    def placed(conn: Any) -> list[Any]:
+        query = (
+            select(
+                shipments.c.id,
+                orders.c.serial,
+                orders.c.supply_id,
+                orders.c.sku,
+                orders.c.quantity,
+                orders.c.reason,
+            )
+            .join(orders, orders.c.shipment_id == shipments.c.id)
+            .where(shipments.c.status == store.PLACED)
+            .order_by(shipments.c.id, orders.c.id)
+        )
+        return list(conn.execute(query))
+
+    lines: dict[int, list[Any]] = defaultdict(list)
+    for row in await db.read(placed):
+        lines[row.id].append(row)
+    shipped, backordered = [], []
+    for shipment_id, rows in lines.items():
+        delay = _backorder_delay(fleet, {row.sku for row in rows}, fleet.date_of(day))
+        delivery = Delivery(
+            str(shipment_id),
+            [((row.serial, row.supply_id), row.quantity) for row in rows],
+            arrives=day + delay + fleet.lead_days,
+        )
+        log.pending[delivery.arrives].append(delivery)
+        if delay:
+            backordered.append(shipment_id)
+            log.shipping[day + delay].append(delivery)
+        else:
+            shipped.append(shipment_id)
+        log.orders.extend(
+            {
+                "day": fleet.date_of(day).isoformat(),
+                "shipment": str(shipment_id),
+                "serial": row.serial,
+                "supply": row.supply_id,
+                "sku": row.sku,
+                "quantity": row.quantity,
+                "reason": row.reason,
+            }
+            for row in rows
+        )
+    await store.move_shipments(db, shipped, store.SHIPPED, now)
+    await store.move_shipments(db, backordered, store.BACKORDERED, now)
+
+
+async def _report(
+    fleet: Fleet, db: Database, world: World, log: Log, policy: str
+) -> dict[str, Any]:
+    def read(conn: Any) -> tuple[Counter[str], dict[str, str], list[Any]]:
+        kinds: Counter[str] = Counter(conn.execute(select(notifications.c.kind)).scalars())
+        states = dict(conn.execute(select(device_states.c.serial, device_states.c.state)).all())
+        events = list(
+            conn.execute(
+                select(
+                    supply_events.c.serial,
+                    supply_events.c.supply_id,
+                    supply_events.c.at,
+                    supply_events.c.detail,
+                ).where(supply_events.c.kind == "early-replacement")
+            )
+        )
+        return kinds, states, events
+
+    kinds, states, events = await db.read(read)
+    high = await db.read(
+        lambda conn: set(
+            conn.execute(select(device_states.c.serial).where(device_states.c.high_usage)).scalars()
+        )
+    )
+    report = _tally(fleet, world, log.orders, policy)
+    report["emails"] = {kind: kinds.get(kind, 0) for kind in EMAILS}
+    report["readings"] = log.readings
+    report["early_replacements_detected"] = [
+        {"day": at.date().isoformat(), "serial": serial, "supply": supply_id, **detail}
+        for serial, supply_id, at, detail in events
+    ]
+    for serial, entry in report["per_device"].items():
+        entry["state"] = states.get(serial, "unknown")
+        entry["high_usage"] = serial in high
+    return report
+
+
+def _tally(
+    fleet: Fleet, world: World, orders_log: list[dict[str, Any]], policy: str
+) -> dict[str, Any]:
+    per_device: dict[str, dict[str, Any]] = {}
+    by_serial = Counter(entry["serial"] for entry in orders_log)
+    for device in fleet.devices:
+        per_device[device.serial] = {
+            "stockout_days": world.stockout_days.get(device.serial, 0),
+            "first_stockout": _day_or_none(fleet, world.first_stockout.get(device.serial)),
+            "max_spares": {
+                spec.id: world.peak_spares.get((device.serial, spec.id), 0)
+                for spec in device.supplies
+            },
+            "orders": by_serial.get(device.serial, 0),
+            "state": None,
+        }
+    return {
+        "policy": policy,
+        "start": fleet.start.isoformat(),
+        "days": fleet.days,
+        "lead_days": fleet.lead_days,
+        "devices": len(fleet.devices),
+        "stockout_device_days": sum(world.stockout_days.values()),
+        "orders": len(orders_log),
+        "shipments": len({entry["shipment"] for entry in orders_log}),
+        "cartridges_shipped": sum(entry["quantity"] for entry in orders_log),
+        "spare_cartridge_days": world.spare_days,
+        "max_spares_on_site": world.max_spares,
+        "max_spares_at_one_site": world.max_spares_site,
+        "early_swaps": [
+            {"day": fleet.date_of(d).isoformat(), "serial": s, "supply": k, "left_grams": g}
+            for d, s, k, g in world.early_swaps
+        ],
+        "per_device": per_device,
+        "orders_log": orders_log,
+    }
+
+
+def _day_or_none(fleet: Fleet, day: int | None) -> str | None:
+    return None if day is None else fleet.date_of(day).isoformat()
+
+
+def _naive(fleet: Fleet, usage: Usage) -> dict[str, Any]:
+    """The baseline: one cartridge when a supply reads under 10 %, one shipment per order."""
+    world = World.of(fleet)
+    orders_log: list[dict[str, Any]] = []
+    arriving: dict[int, list[Key]] = defaultdict(list)
+    outstanding: set[Key] = set()  # ordered, not yet arrived: no second order meanwhile
+    swaps = defaultdict(list)
+    for swap in fleet.replacements:
+        swaps[fleet.day_index(swap.date)].append((swap.serial, swap.supply))
+    extras = defaultdict(list)
+    for extra in fleet.extra_orders:
+        extras[fleet.day_index(extra.date)].append(extra)
+    number = 0
+    for day in range(fleet.days):
+        for key in arriving.pop(day, []):
+            world.deliver(key, 1)
+            outstanding.discard(key)
+        for key in swaps.get(day, ()):
+            world.swap_early(day, key)
+        world.live_day(day, usage)
+        wanted = [(e.serial, e.supply, e.quantity, "extra") for e in extras.get(day, ())]
+        for (serial, supply_id), slot in world.slots.items():
+            if not usage.reachable[serial][day] or (serial, supply_id) in outstanding:
+                continue
+            if slot.spares == 0 and slot.remaining() < NAIVE_THRESHOLD * slot.spec.capacity_grams:
+                wanted.append((serial, supply_id, 1, "naive"))
+        for serial, supply_id, quantity, reason in wanted:
+            spec = world.slots[serial, supply_id].spec
+            delay = _backorder_delay(fleet, {spec.sku}, fleet.date_of(day))
+            number += 1
+            for _ in range(quantity):
+                arriving[day + delay + fleet.lead_days].append((serial, supply_id))
+            if reason == "naive":
+                outstanding.add((serial, supply_id))
+            orders_log.append(
+                {
+                    "day": fleet.date_of(day).isoformat(),
+                    "shipment": f"naive-{number}",
+                    "serial": serial,
+                    "supply": supply_id,
+                    "sku": spec.sku,
+                    "quantity": quantity,
+                    "reason": reason,
+                }
+            )
+        world.end_of_day()
+    report = _tally(fleet, world, orders_log, "naive")
+    report["emails"] = dict.fromkeys(EMAILS, 0)
+    return report

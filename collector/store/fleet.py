@@ -1,0 +1,340 @@
+"""The fleet in ASR: customers, sites, contacts, registered devices and their supplies (R4, R5).
+
+Is: the writes that put devices into ASR and move orders along, each one transaction:
+registration (R4: the confirmation notice goes to the outbox in the same transaction), extra
+orders recorded by the helpdesk (R14), and a shipment's way to the customer (R15: placed,
+backordered, shipped, delivered; each step leaves its notice in the outbox).
+Is not: the flows and forms around them (the customers issue), or sending the notices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from collector.errors import InvalidRequest
+from collector.replenish.planner import ASR_KINDS, EXTRA, WASTE_WITH_BLACK
+from collector.store.database import Database
+from collector.store.schema import (
+    asr_devices,
+    asr_supplies,
+    contacts,
+    customers,
+    notifications,
+    orders,
+    shipments,
+    sites,
+)
+
+PLACED, BACKORDERED, SHIPPED, DELIVERED = "placed", "backordered", "shipped", "delivered"
+
+
+@dataclass(frozen=True)
+class ContactSpec:
+    """A customer's supplies contact."""
+
+    name: str
+    email: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SupplySpec:
+    """A supply of a registered device, and which supply of the readings it is."""
+
+    supply_id: str
+    supply_index: str
+    kind: str  # R5: toner, ink or waste
+    colour: str | None
+    sku: str
+    capacity_grams: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device to register: where it ships and who is told (R10, R18)."""
+
+    serial: str
+    customer: str
+    site: str
+    contact: str
+    model: str | None
+    supplies: tuple[SupplySpec, ...]
+
+
+def recipient(kind: str) -> str:
+    """R16: who is told about a customer's devices: the helpdesk for MPS, else the contact."""
+    return "helpdesk" if kind == "mps" else "contact"
+
+
+async def add_customer(
+    db: Database,
+    customer: str,
+    kind: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    language: str | None = None,
+    sites_: Sequence[tuple[str, str | None]] = (),
+    contacts_: Sequence[ContactSpec] = (),
+) -> None:
+    """Create or update a customer with its sites (name, address) and contacts (R18)."""
+    if kind not in ("mps", "self"):
+        raise InvalidRequest("kind must be 'mps' or 'self'", "kind")
+    async with db.transaction() as conn:
+        await conn.run_sync(
+            lambda c: _add_customer(db, c, customer, kind, now, name, language, sites_, contacts_)
+        )
+
+
+def _add_customer(
+    db: Database,
+    conn: Connection,
+    customer: str,
+    kind: str,
+    now: datetime,
+    name: str | None,
+    language: str | None,
+    sites_: Sequence[tuple[str, str | None]],
+    contacts_: Sequence[ContactSpec],
+) -> None:
+    values = {"kind": kind, "name": name, "language": language}
+    conn.execute(
+        db.insert(customers)
+        .values(id=customer, created_at=now, **values)
+        .on_conflict_do_update(index_elements=["id"], set_=values)
+    )
+    for site, address in sites_:
+        conn.execute(
+            db.insert(sites)
+            .values(customer_id=customer, name=site, created_at=now, address=address)
+            .on_conflict_do_update(
+                index_elements=["customer_id", "name"], set_={"address": address}
+            )
+        )
+    for contact in contacts_:
+        set_ = {"email": contact.email, "display_name": contact.display_name}
+        conn.execute(
+            db.insert(contacts)
+            .values(customer_id=customer, name=contact.name, **set_)
+            .on_conflict_do_update(index_elements=["customer_id", "name"], set_=set_)
+        )
+
+
+async def register(db: Database, devices: Sequence[DeviceSpec], now: datetime) -> None:
+    """R4: put devices into ASR (one transaction); a confirmation notice for each."""
+    for device in devices:
+        for supply in device.supplies:
+            if supply.kind not in ASR_KINDS:  # R5: drums, fusers, kits are ordered by hand
+                raise InvalidRequest(
+                    f"{device.serial} {supply.supply_id}: kind {supply.kind!r} is outside ASR"
+                    f" (R5: only {', '.join(ASR_KINDS)})",
+                    "kind",
+                )
+    async with db.transaction() as conn:
+        await conn.run_sync(lambda c: _register(c, devices, now))
+
+
+def _register(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) -> None:
+    site_ids = {
+        (row.customer_id, row.name): row.id
+        for row in conn.execute(select(sites.c.id, sites.c.customer_id, sites.c.name))
+    }
+    contact_ids = {
+        (row.customer_id, row.name): row.id
+        for row in conn.execute(select(contacts.c.id, contacts.c.customer_id, contacts.c.name))
+    }
+    device_rows: list[dict[str, Any]] = []
+    supply_rows: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    for d in devices:
+        site_id = site_ids.get((d.customer, d.site))
+        contact_id = contact_ids.get((d.customer, d.contact))
+        if site_id is None or contact_id is None:
+            missing = "site" if site_id is None else "contact"
+            name = d.site if site_id is None else d.contact
+            raise InvalidRequest(f"{d.serial}: {d.customer} has no {missing} {name!r}", missing)
+        device_rows.append(
+            {
+                "serial": d.serial,
+                "customer_id": d.customer,
+                "site_id": site_id,
+                "contact_id": contact_id,
+                "model": d.model,
+                "registered_at": now,
+            }
+        )
+        supply_rows.extend(
+            {
+                "serial": d.serial,
+                "supply_id": s.supply_id,
+                "supply_index": s.supply_index,
+                "kind": s.kind,
+                "colour": s.colour,
+                "sku": s.sku,
+                "capacity_grams": s.capacity_grams,
+            }
+            for s in d.supplies
+        )
+        notices.append(
+            notice_row("registered", d.customer, contact_id, "contact", now, serials=[d.serial])
+        )
+    if device_rows:
+        conn.execute(asr_devices.insert(), device_rows)
+        conn.execute(notifications.insert(), notices)
+    if supply_rows:
+        conn.execute(asr_supplies.insert(), supply_rows)
+
+
+def notice_row(
+    kind: str, customer: str, contact_id: int, to: str, now: datetime, **payload: Any
+) -> dict[str, Any]:
+    """An outbox row for the mailer: what happened, to whom (contact or helpdesk), and when."""
+    return {
+        "kind": kind,
+        "customer_id": customer,
+        "contact_id": contact_id,
+        "recipient": to,
+        "created_at": now,
+        "payload": payload,
+        "sent_at": None,
+    }
+
+
+async def record_extra_order(
+    db: Database,
+    serial: str,
+    supply_id: str,
+    quantity: int,
+    now: datetime,
+    note: str = "",
+    waste_per_black: int = 1,
+) -> int:
+    """R14: an extra order recorded by the helpdesk; it counts in the balance. Its shipment id.
+
+    R11: black toner ordered this way brings its waste containers too, as ASR's orders do.
+    """
+    if quantity < 1:
+        raise InvalidRequest("quantity must be 1 or more", "quantity")
+    async with db.transaction() as conn:
+        return await conn.run_sync(
+            lambda c: _record_extra(c, serial, supply_id, quantity, now, note, waste_per_black)
+        )
+
+
+def _record_extra(
+    conn: Connection,
+    serial: str,
+    supply_id: str,
+    quantity: int,
+    now: datetime,
+    note: str,
+    waste_per_black: int,
+) -> int:
+    row = conn.execute(
+        select(
+            asr_devices.c.customer_id,
+            asr_devices.c.site_id,
+            asr_devices.c.contact_id,
+            asr_supplies.c.sku,
+            asr_supplies.c.kind,
+            asr_supplies.c.colour,
+        )
+        .join(asr_supplies, asr_supplies.c.serial == asr_devices.c.serial)
+        .where(asr_devices.c.serial == serial, asr_supplies.c.supply_id == supply_id)
+    ).first()
+    if row is None:
+        raise InvalidRequest(f"no registered supply {supply_id!r} on device {serial!r}", "supply")
+    shipment_id: int = conn.execute(
+        shipments.insert()
+        .values(
+            customer_id=row.customer_id,
+            site_id=row.site_id,
+            contact_id=row.contact_id,
+            status=PLACED,
+            placed_at=now,
+        )
+        .returning(shipments.c.id)
+    ).scalar_one()
+    line = {
+        "shipment_id": shipment_id,
+        "serial": serial,
+        "placed_at": now,
+        "counted_at": None,  # the next plan run adds it to the balance
+    }
+    lines = [
+        {
+            **line,
+            "supply_id": supply_id,
+            "sku": row.sku,
+            "quantity": quantity,
+            "reason": EXTRA,
+            "figures": {"note": note, "recorded_by": "helpdesk"},
+        }
+    ]
+    if row.kind == "toner" and (row.colour or "").lower() == "black" and waste_per_black > 0:
+        waste = conn.execute(
+            select(asr_supplies.c.supply_id, asr_supplies.c.sku)
+            .where(asr_supplies.c.serial == serial, asr_supplies.c.kind == "waste")
+            .order_by(asr_supplies.c.supply_id)
+        ).first()
+        if waste is not None:
+            figures = {"with": supply_id, "recorded_by": "helpdesk"}
+            lines.append(
+                {
+                    **line,
+                    "supply_id": waste.supply_id,
+                    "sku": waste.sku,
+                    "quantity": quantity * waste_per_black,
+                    "reason": WASTE_WITH_BLACK,
+                    "figures": figures,
+                }
+            )
+    conn.execute(orders.insert(), lines)
+    return shipment_id
+
+
+async def move_shipment(db: Database, shipment_id: int, status: str, now: datetime) -> None:
+    """R15: a shipment is backordered, shipped or delivered; the contact's notice goes out."""
+    if status not in (BACKORDERED, SHIPPED, DELIVERED):
+        raise InvalidRequest(f"status {status!r}: backordered, shipped or delivered", "status")
+    async with db.transaction() as conn:
+        await conn.run_sync(lambda c: _move(c, [shipment_id], status, now))
+
+
+async def move_shipments(db: Database, ids: Sequence[int], status: str, now: datetime) -> None:
+    """Several shipments take the same step, in one transaction."""
+    if ids:
+        async with db.transaction() as conn:
+            await conn.run_sync(lambda c: _move(c, ids, status, now))
+
+
+def _move(conn: Connection, ids: Sequence[int], status: str, now: datetime) -> None:
+    rows = conn.execute(
+        select(
+            shipments.c.id,
+            shipments.c.customer_id,
+            shipments.c.contact_id,
+            shipments.c.status,
+        ).where(shipments.c.id.in_(ids))
+    ).all()
+    if len(rows) != len(set(ids)):
+        raise InvalidRequest("no such shipment", "shipment")
+    times = {SHIPPED: "shipped_at", DELIVERED: "delivered_at"}
+    notices = []
+    for row in rows:
+        values: dict[str, Any] = {"status": status}
+        if status in times:
+            values[times[status]] = now
+        conn.execute(update(shipments).where(shipments.c.id == row.id).values(values))
+        if status in (BACKORDERED, SHIPPED):
+            kind = "backordered" if status == BACKORDERED else "shipped"
+            notices.append(
+                notice_row(kind, row.customer_id, row.contact_id, "contact", now, shipment=row.id)
+            )
+    if notices:
+        conn.execute(notifications.insert(), notices)

@@ -1,0 +1,332 @@
+"""The daily run's reads and writes: a snapshot of the fleet in, the run's outcome out.
+
+Is: `load` (one read transaction: registered devices and supplies, their tracks, the readings
+received since the last run, the orders not yet in a balance) and `save` (one write
+transaction: the run's record, the shipments and order lines, the tracks, the install events,
+the device states and the notices). A run that stops half-way writes nothing: `save` is all
+or nothing, and the next run starts again from the last saved one.
+New readings are those received after the last run's `received_until`, less `OVERLAP`: a
+reading that another collector process received just before that time but committed after it
+is still seen, and one seen twice is ignored by the track, which only moves forward.
+Is not: the decisions (collector.replenish.daily) or the lock (collector.replenish.job).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from collector.replenish.daily import (
+    Device,
+    Key,
+    Outcome,
+    Snapshot,
+    StoredState,
+    Supply,
+    Uncounted,
+    point_of,
+)
+from collector.replenish.forecast import Point, Track
+from collector.store.database import Database
+from collector.store.fleet import DELIVERED, PLACED, notice_row, recipient
+from collector.store.schema import (
+    asr_devices,
+    asr_supplies,
+    customers,
+    device_states,
+    devices,
+    notifications,
+    orders,
+    plan_runs,
+    readings,
+    shipments,
+    supplies,
+    supply_events,
+    supply_tracks,
+)
+
+OVERLAP = timedelta(minutes=10)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def load(conn: Connection, now: datetime) -> Snapshot:
+    """What the run at `now` decides from, read in one transaction."""
+    last = conn.execute(select(func.max(plan_runs.c.received_until))).scalar_one_or_none()
+    since = (last - OVERLAP) if last is not None else EPOCH
+    states = {
+        row.serial: StoredState(row.state, row.since, row.notices_sent, row.high_usage)
+        for row in conn.execute(select(device_states))
+    }
+    in_transit: dict[str, int] = defaultdict(int)
+    delivered: set[str] = set()
+    query = select(orders.c.serial, shipments.c.status, func.count()).join(
+        shipments, shipments.c.id == orders.c.shipment_id
+    )
+    for serial, status, count in conn.execute(query.group_by(orders.c.serial, shipments.c.status)):
+        if status == DELIVERED:
+            delivered.add(serial)
+        else:
+            in_transit[serial] += count
+    query = (
+        select(asr_devices, customers.c.kind, devices.c.last_seen)
+        .join(customers, customers.c.id == asr_devices.c.customer_id)
+        .outerjoin(devices, devices.c.serial == asr_devices.c.serial)
+    )
+    fleet = {
+        row.serial: Device(
+            serial=row.serial,
+            customer=row.customer_id,
+            customer_kind=row.kind,
+            site_id=row.site_id,
+            contact_id=row.contact_id,
+            registered_at=row.registered_at,
+            last_reading_at=row.last_seen,
+            in_transit=in_transit[row.serial],
+            delivered_ever=row.serial in delivered,
+            state=states.get(row.serial),
+        )
+        for row in conn.execute(query)
+    }
+    registered = [
+        Supply(row.serial, row.supply_id, row.kind, row.colour, row.sku)
+        for row in conn.execute(
+            select(asr_supplies).order_by(asr_supplies.c.serial, asr_supplies.c.supply_id)
+        )
+    ]
+    tracks = {
+        (serial, supply_id): Track.from_json(track)
+        for serial, supply_id, track in conn.execute(
+            select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.track)
+        )
+    }
+    points = _points(conn, since, now, tracks)
+    uncounted = [
+        Uncounted(row.id, row.serial, row.supply_id, row.quantity)
+        for row in conn.execute(
+            select(orders.c.id, orders.c.serial, orders.c.supply_id, orders.c.quantity).where(
+                orders.c.counted_at.is_(None)
+            )
+        )
+    ]
+    return Snapshot(fleet, registered, tracks, points, uncounted, now)
+
+
+def _points(
+    conn: Connection, since: datetime, until: datetime, tracks: dict[Key, Track]
+) -> dict[Key, list[Point]]:
+    query = (
+        select(
+            readings.c.serial,
+            asr_supplies.c.supply_id,
+            readings.c.read_at,
+            supplies.c.percent,
+            supplies.c.grams_left,
+            supplies.c.grams_used,
+            supplies.c.quality,
+            supplies.c.receptacle,
+        )
+        .select_from(readings)
+        .join(supplies, supplies.c.reading_id == readings.c.id)
+        .join(
+            asr_supplies,
+            (asr_supplies.c.serial == readings.c.serial)
+            & (asr_supplies.c.supply_index == supplies.c.supply_index),
+        )
+        .where(readings.c.received_at > since, readings.c.received_at <= until)
+    )
+    points: dict[Key, list[Point]] = defaultdict(list)
+    for serial, supply_id, read_at, percent, left, used, quality, receptacle in conn.execute(query):
+        key = (serial, supply_id)
+        track = tracks.get(key)
+        hint = track.unit if track is not None else None
+        points[key].append(point_of(read_at, percent, left, used, quality, receptacle, hint))
+    return points
+
+
+def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime) -> int:
+    """Write a run's outcome in the caller's transaction; the run's id."""
+    run_id: int = conn.execute(
+        plan_runs.insert()
+        .values(
+            as_of=now,
+            started_at=started_at,
+            finished_at=now,
+            received_until=now,
+            counts=outcome.counts,
+        )
+        .returning(plan_runs.c.id)
+    ).scalar_one()
+    kinds = dict(conn.execute(select(customers.c.id, customers.c.kind)).tuples().all())
+    notices: list[dict[str, Any]] = []
+    for placed in outcome.shipments:
+        shipment_id = conn.execute(
+            shipments.insert()
+            .values(
+                customer_id=placed.customer,
+                site_id=placed.site_id,
+                contact_id=placed.contact_id,
+                status=PLACED,
+                placed_at=now,
+                plan_run_id=run_id,
+            )
+            .returning(shipments.c.id)
+        ).scalar_one()
+        lines = placed.shipment.lines
+        conn.execute(
+            orders.insert(),
+            [
+                {
+                    "shipment_id": shipment_id,
+                    "serial": line.serial,
+                    "supply_id": line.supply_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "reason": line.reason,
+                    "figures": line.figures,
+                    "placed_at": now,
+                    "counted_at": now,  # the run put it in the balance
+                }
+                for line in lines
+            ],
+        )
+        notices.append(
+            notice_row(
+                "order_placed",
+                placed.customer,
+                placed.contact_id,
+                "contact",  # R15: the supplies contact
+                now,
+                shipment=shipment_id,
+                serials=sorted({line.serial for line in lines}),
+            )
+        )
+    if outcome.counted:
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == bindparam("order_id"))
+            .values(counted_at=bindparam("counted")),
+            [{"order_id": order_id, "counted": now} for order_id in outcome.counted],
+        )
+    _save_tracks(conn, outcome, now)
+    if outcome.installs:
+        conn.execute(
+            supply_events.insert(),
+            [
+                {
+                    "serial": serial,
+                    "supply_id": supply_id,
+                    "kind": "early-replacement" if install.early else "install",
+                    "at": install.at,
+                    "detail": {
+                        "left_before": round(install.left_before, 3),
+                        "left_at_swap": round(install.left_at_swap, 3),
+                    },
+                    "plan_run_id": run_id,
+                }
+                for (serial, supply_id), install in outcome.installs
+            ],
+        )
+    _save_states(conn, outcome, now, kinds, notices)
+    if notices:
+        conn.execute(notifications.insert(), notices)
+    return run_id
+
+
+def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
+    rows = [
+        {
+            "serial": serial,
+            "supply_id": supply_id,
+            "track": track.to_json(),
+            "forecast": forecast.figures(),
+            "days_left_total": forecast.figures()["days_left_total"],
+            "balance": track.balance,
+            "updated_at": now,
+        }
+        for (serial, supply_id), track, forecast in outcome.tracks
+    ]
+    if not rows:
+        return
+    known = set(conn.execute(select(supply_tracks.c.serial, supply_tracks.c.supply_id)).tuples())
+    new = [row for row in rows if (row["serial"], row["supply_id"]) not in known]
+    old = [row for row in rows if (row["serial"], row["supply_id"]) in known]
+    if new:
+        conn.execute(supply_tracks.insert(), new)
+    if old:
+        conn.execute(
+            update(supply_tracks)
+            .where(
+                (supply_tracks.c.serial == bindparam("b_serial"))
+                & (supply_tracks.c.supply_id == bindparam("b_supply_id"))
+            )
+            .values(
+                track=bindparam("track"),
+                forecast=bindparam("forecast"),
+                days_left_total=bindparam("days_left_total"),
+                balance=bindparam("balance"),
+                updated_at=bindparam("updated_at"),
+            ),
+            [{**row, "b_serial": row["serial"], "b_supply_id": row["supply_id"]} for row in old],
+        )
+
+
+def _save_states(
+    conn: Connection,
+    outcome: Outcome,
+    now: datetime,
+    kinds: dict[str, str],
+    notices: list[dict[str, Any]],
+) -> None:
+    known = set(conn.execute(select(device_states.c.serial)).scalars())
+    rows = [
+        {
+            "serial": s.serial,
+            "state": s.state.state,
+            "reason": s.state.reason,
+            "high_usage": s.high_usage,
+            "since": s.since,
+            "notices_sent": s.notices_sent,
+            "updated_at": now,
+        }
+        for s in outcome.states
+    ]
+    new = [row for row in rows if row["serial"] not in known]
+    old = [{**row, "b_serial": row["serial"]} for row in rows if row["serial"] in known]
+    if new:
+        conn.execute(device_states.insert(), new)
+    if old:
+        conn.execute(
+            update(device_states)
+            .where(device_states.c.serial == bindparam("b_serial"))
+            .values({c: bindparam(c) for c in rows[0] if c != "serial"}),
+            old,
+        )
+    # R16: one notice per customer and contact (or helpdesk) naming every device that stopped.
+    due: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+    devices_ = {
+        row.serial: row
+        for row in conn.execute(
+            select(asr_devices.c.serial, asr_devices.c.customer_id, asr_devices.c.contact_id)
+        )
+    }
+    for s in outcome.states:
+        if s.notice is not None:
+            device = devices_[s.serial]
+            due[s.notice, device.customer_id, device.contact_id].append(s.serial)
+    for (kind, customer, contact_id), serials in sorted(due.items()):
+        to = recipient(kinds[customer])
+        notices.append(notice_row(kind, customer, contact_id, to, now, serials=sorted(serials)))
+
+
+async def load_snapshot(db: Database, now: datetime) -> Snapshot:
+    """`load` in a read transaction of its own."""
+    return await db.read(lambda conn: load(conn, now))
+
+
+async def save_outcome(db: Database, outcome: Outcome, now: datetime, started_at: datetime) -> int:
+    """`save` in a write transaction of its own: all of it, or nothing."""
+    async with db.transaction() as conn:
+        return await conn.run_sync(lambda c: save(c, outcome, now, started_at))
