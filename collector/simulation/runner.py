@@ -45,6 +45,7 @@ from collector.store.schema import (
     orders,
     shipments,
     supply_events,
+    supply_tracks,
 )
 
 EMAILS = (
@@ -55,6 +56,7 @@ EMAILS = (
     "disconnected_followup",
     "registered",
 )
+FIGURES = ("rate_per_day", "days_left_total", "balance")  # of each order line, in the log
 NAIVE_THRESHOLD = 0.10  # the naive policy orders under 10 % left (over 90 % full for waste)
 
 
@@ -224,6 +226,7 @@ async def _ship_new(fleet: Fleet, db: Database, log: Log, day: int, now: datetim
                 orders.c.sku,
                 orders.c.quantity,
                 orders.c.reason,
+                orders.c.figures,
             )
             .join(orders, orders.c.shipment_id == shipments.c.id)
             .where(shipments.c.status == store.PLACED)
@@ -257,6 +260,7 @@ async def _ship_new(fleet: Fleet, db: Database, log: Log, day: int, now: datetim
                 "sku": row.sku,
                 "quantity": row.quantity,
                 "reason": row.reason,
+                **{k: row.figures.get(k) for k in FIGURES if k in row.figures},
             }
             for row in rows
         )
@@ -283,6 +287,13 @@ async def _report(
         return kinds, states, events
 
     kinds, states, events = await db.read(read)
+    tracks = await db.read(
+        lambda conn: list(
+            conn.execute(
+                select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.forecast)
+            )
+        )
+    )
     high = await db.read(
         lambda conn: set(
             conn.execute(select(device_states.c.serial).where(device_states.c.high_usage)).scalars()
@@ -298,6 +309,13 @@ async def _report(
     for serial, entry in report["per_device"].items():
         entry["state"] = states.get(serial, "unknown")
         entry["high_usage"] = serial in high
+        entry["supplies"] = {}
+    for serial, supply_id, figures in tracks:
+        report["per_device"][serial]["supplies"][supply_id] = {k: figures.get(k) for k in FIGURES}
+    # R6: flagged devices are the helpdesk's to supply by hand, which no scenario models.
+    report["stockout_device_days_asr_managed"] = sum(
+        entry["stockout_days"] for entry in report["per_device"].values() if not entry["high_usage"]
+    )
     return report
 
 

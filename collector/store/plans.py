@@ -159,7 +159,7 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
         )
         .returning(plan_runs.c.id)
     ).scalar_one()
-    kinds = dict(conn.execute(select(customers.c.id, customers.c.kind)).tuples().all())
+    kinds = dict(conn.execute(select(customers.c.id, customers.c.kind)).all())
     notices: list[dict[str, Any]] = []
     for placed in outcome.shipments:
         shipment_id = conn.execute(
@@ -250,7 +250,7 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
     ]
     if not rows:
         return
-    known = set(conn.execute(select(supply_tracks.c.serial, supply_tracks.c.supply_id)).tuples())
+    known = set(conn.execute(select(supply_tracks.c.serial, supply_tracks.c.supply_id)))
     new = [row for row in rows if (row["serial"], row["supply_id"]) not in known]
     old = [row for row in rows if (row["serial"], row["supply_id"]) in known]
     if new:
