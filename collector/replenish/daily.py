@@ -270,7 +270,8 @@ def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) 
     same = old is not None and old.state == state.state
     since = old.since if same and old is not None else now
     sent = old.notices_sent if same and old is not None else 0
-    notice = notice_due(state.state, since, sent, now, rules)
+    last_seen = device.last_reading_at or device.registered_at
+    notice = notice_due(state.state, last_seen, sent, now, rules)
     return NewState(
         serial=device.serial,
         state=state,

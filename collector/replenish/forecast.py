@@ -185,7 +185,10 @@ def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track,
             continue
         size = capacity or (100.0 if unit == PERCENT else 0.0)
         rise = value - last_value
-        if size and rise >= rules.install_jump_share * size:
+        # A coarse gauge flickers a whole step (10 % or more) up and down: there only a rise
+        # of half a cartridge is a new one (a real swap goes from near empty to near full).
+        jump = max(rules.install_jump_share, 0.5) if coarse else rules.install_jump_share
+        if size and rise >= jump * size:
             # R13: a new cartridge. What the old one had left at the swap: its last level,
             # less what the device uses in the time since (unknown rate: all of it was left).
             used_since = (rate or 0.0) * (at - last_at) / DAY

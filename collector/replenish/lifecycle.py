@@ -101,19 +101,20 @@ def device_state(facts: DeviceFacts, now: datetime, rules: Rules) -> DeviceState
 
 
 def notice_due(
-    state: str, since: datetime, notices_sent: int, now: datetime, rules: Rules
+    state: str, last_seen: datetime, notices_sent: int, now: datetime, rules: Rules
 ) -> str | None:
-    """R16: the disconnection notice due now for a device in `state` since `since`, if any.
+    """R16: the disconnection notice due now for a device in `state`, if any.
 
-    The first once the device is disconnected (it is after `disconnected_after_days` without
-    data, inside the 1 to 2 weeks the rule gives), the follow-up `disconnected_followup_days`
-    after the last reading; `notices_sent` counts those already sent for this disconnection.
+    The first once the device is disconnected (after `disconnected_after_days` without data,
+    inside the 1 to 2 weeks the rule gives), the follow-up `disconnected_followup_days` after
+    its last reading (`last_seen`); `notices_sent` counts those already sent for this
+    disconnection.
     """
     if state != DISCONNECTED:
         return None
     if notices_sent == 0:
         return NOTICE_DISCONNECTED
-    waited = now - since + timedelta(days=rules.disconnected_after_days)
-    if notices_sent == 1 and waited >= timedelta(days=rules.disconnected_followup_days):
+    silent = now - last_seen >= timedelta(days=rules.disconnected_followup_days)
+    if notices_sent == 1 and silent:
         return NOTICE_FOLLOWUP
     return None

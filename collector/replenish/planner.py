@@ -108,7 +108,7 @@ def plan(supplies: Sequence[SupplyPlan], today: int, rules: Rules) -> list[Shipm
         triggered = {serial for serial, _ in lines}
         for supply in members:
             key = (supply.serial, supply.supply_id)
-            if key in lines or not _joins(supply, triggered, rules):
+            if key in lines or not _joins(supply, triggered, today, rules):
                 continue
             lines[key] = _line(supply, CONSOLIDATED, rules)
         shipments.append(Shipment(group, _with_waste(list(lines.values()), members, rules)))
@@ -123,10 +123,7 @@ def trigger_reason(supply: SupplyPlan, today: int, rules: Rules) -> str | None:
     assert f.days_left_total is not None
     if f.days_left_total > rules.trigger_days:
         return None
-    recent = (
-        supply.last_order_day is not None
-        and today - supply.last_order_day < rules.reorder_guard_days
-    )
+    recent = _guarded(supply, today, rules)
     if recent and not f.spike:
         return None  # R12: the need is covered by the order placed days ago
     return SPIKE if f.spike and (recent or f.balance > 0) else TRIGGER
@@ -138,17 +135,25 @@ def quantity(forecast: Forecast, rules: Rules) -> int:
     return max(1, need(forecast, rules) - forecast.balance)
 
 
+def _guarded(supply: SupplyPlan, today: int, rules: Rules) -> bool:
+    """R12: ordered less than `reorder_guard_days` ago."""
+    last = supply.last_order_day
+    return last is not None and today - last < rules.reorder_guard_days
+
+
 def _known(f: Forecast) -> bool:
     return f.rate is not None and f.rate > 0 and f.days_left_total is not None
 
 
-def _joins(supply: SupplyPlan, triggered: set[str], rules: Rules) -> bool:
+def _joins(supply: SupplyPlan, triggered: set[str], today: int, rules: Rules) -> bool:
     """R10: whether a supply of the group joins a shipment going there anyway."""
     f = supply.forecast
     if supply.kind not in CONSUMED_KINDS or not _known(f):
         return False
     if supply.serial in triggered and not rules.consolidate_same_device:
         return False
+    if _guarded(supply, today, rules):
+        return False  # R12: ordered days ago; only its own jump re-orders it
     assert f.days_left_total is not None
     if f.days_left_total - rules.trigger_days > rules.consolidation_days:
         return False
@@ -218,6 +223,8 @@ def _containers(toner: Forecast, cartridges: int, container: Forecast, rules: Ru
     otherwise pile up). The next black order brings the next containers, before that.
     """
     most = cartridges * rules.waste_per_black
+    if container.rate == 0:
+        return 0  # its room is not filling: containers on site would only pile up
     if not _known(toner) or not _known(container) or not toner.capacity or not container.capacity:
         return most  # the rates are not known: R11 as written
     assert toner.rate and toner.days_left_total is not None
