@@ -214,6 +214,8 @@ def test_r4_r15_notices_for_registration_orders_and_backorders(scenario_dir: Pat
 
 def test_simulate_command_on_the_contract_example(tmp_path: Path) -> None:
     """The contract's own files run unchanged; a malformed one names file, line and key."""
+    if not CONTRACT.exists():
+        pytest.skip(f"{CONTRACT} is absent (../shared is not beside the project)")
     text = CONTRACT.read_text()
     fleet = text.split("```json\n")[1].split("```")[0]
     usage = text.split("```\ndate,")[1].split("```")[0]
