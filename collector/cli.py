@@ -103,14 +103,7 @@ def cmd_serve(config: CollectorConfig, args: argparse.Namespace) -> int:
 def cmd_migrate(config: CollectorConfig, args: argparse.Namespace) -> int:
     """Bring the database to the newest schema."""
 
-    async def run() -> str:
-        db = Database.open(config.database_url(), config.database.pool_size)
-        try:
-            return await migrate(db)
-        finally:
-            await db.close()
-
-    print(f"database at schema revision {asyncio.run(run())}")
+    print(f"database at schema revision {asyncio.run(_with_database(config, migrate))}")
     return 0
 
 

@@ -72,12 +72,11 @@ class Clock:
 
 @dataclass
 class Delivery:
-    """A shipment on its way: when it ships (if backordered) and arrives, and its lines."""
+    """A shipment on its way: the day it arrives, and its lines."""
 
     shipment: str
     lines: list[tuple[Key, int]]
     arrives: int
-    ships: int | None = None  # day a backordered shipment leaves
 
 
 @dataclass

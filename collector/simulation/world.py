@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from collector.simulation.contract import DeviceSpec, Fleet, SupplySpec, Usage
+from collector.simulation.contract import Fleet, SupplySpec, Usage
 
 Key = tuple[str, str]  # (serial, supply id)
 
@@ -133,11 +133,3 @@ class World:
                 per_site[self.site_of[serial]] += slot.spares
         if per_site:
             self.max_spares_site = max(self.max_spares_site, *per_site.values())
-
-
-def device_of(fleet: Fleet, serial: str) -> DeviceSpec:
-    """The fleet's device with this serial."""
-    for device in fleet.devices:
-        if device.serial == serial:
-            return device
-    raise KeyError(serial)
