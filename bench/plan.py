@@ -12,7 +12,7 @@ COPY through asyncpg), not through the HTTP path:
 - customers with 1 to 6 sites of 3 to 7 devices (about 5), 1 or 2 supplies contacts a site;
 - `--devices` registered devices (asr_devices, asr_supplies), ~70 % colour MFPs (black, cyan,
   magenta, yellow toner and a waste container) and ~30 % mono (black and waste), the SKUs and
-  capacities of sim.scenarios' models, so about 4.4 supplies a device;
+  capacities of sim.scenarios' models, so about 4.1 supplies a device (409,451 for 100,000);
 - for every supply a supply_tracks row: a real `forecast.Track` (grams) with 90 days of daily
   usage up to yesterday (working days the device's mean times 0.7 to 1.3, each supply within
   +-10 %; weekends nothing or a little; 1 % of devices with a few unknown days), the last
@@ -60,6 +60,7 @@ import random
 import shlex
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -947,6 +948,23 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _code_version() -> str:
+    """The commit measured, and how many tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "code: not a git checkout"
+    return f"code: git {head}" + (f" with {len(changed)} modified files" if changed else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=100_000)
@@ -960,6 +978,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(_machine())
+    print(_code_version())
     return asyncio.run(run(args))
 
 

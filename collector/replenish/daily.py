@@ -130,6 +130,7 @@ class Outcome:
     installs: list[tuple[Key, Install]]
     states: list[NewState]
     counted: list[int]  # order ids now in the balance
+    tracked: set[Key] = field(default_factory=set)  # tracks stored before this run
     counts: dict[str, Any] = field(default_factory=dict)
 
 
@@ -242,6 +243,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
         installs=installs,
         states=states,
         counted=[order.order_id for order in snapshot.uncounted],
+        tracked=set(snapshot.tracks),
         counts=counts,
     )
 

@@ -78,7 +78,7 @@ class Track:
             "unit": self.unit,
             "capacity": self.capacity,
             "start": self.start,
-            "usage": [None if u is None else round(u, 4) for u in self.usage],
+            "usage": list(self.usage),  # rounded once, where each day's value is made
             "last_at": self.last_at,
             "last_value": self.last_value,
             "coarse": self.coarse,
@@ -245,7 +245,7 @@ def _spread(usage: list[float | None], start: int, from_day: int, to_day: int, u
     for i in range(first - start, to_day - start + 1):
         if i >= 0:
             known = usage[i]
-            usage[i] = share if known is None else known + share
+            usage[i] = round(share if known is None else known + share, 6)
 
 
 def _average(usage: list[float | None] | tuple[float | None, ...], days: int) -> float | None:
@@ -310,9 +310,9 @@ def _weekly_cartridges(
     for w in range(weeks, 0, -1):
         end = len(usage) - (w - 1) * 7
         block = usage[end - 7 : end] if end >= 7 else ()
-        if len(block) < 7 or any(u is None for u in block):
+        if len(block) < 7 or None in block:
             continue  # not a whole week of known data: it cannot show usage "every week"
-        out.append(sum(u for u in block if u is not None) / size)
+        out.append(sum(block) / size)  # type: ignore[arg-type]
     return out
 
 

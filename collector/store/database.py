@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import Connection, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -73,7 +73,9 @@ class _SQLiteReader:
     """A plain (sync) engine on the same file, used from one thread of its own."""
 
     def __init__(self, url: URL) -> None:
-        self._engine = create_engine(url.set(drivername="sqlite"), pool_size=1)
+        self._engine = create_engine(
+            url.set(drivername="sqlite"), pool_size=1, json_deserializer=from_json
+        )
         event.listen(self._engine, "connect", _on_connect)
         event.listen(self._engine, "begin", _sqlite_begin)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
@@ -115,12 +117,18 @@ class Database:
                 # Each connection would have a database of its own (the writer's included).
                 raise ValueError("SQLite needs a file: an in-memory database cannot be shared")
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(url, pool_size=pool_size, json_serializer=_json)
+            engine = create_async_engine(
+                url, pool_size=pool_size, json_serializer=_json, json_deserializer=from_json
+            )
             event.listen(engine.sync_engine, "connect", _on_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
         elif parsed.get_backend_name() == "postgresql":
             engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, json_serializer=_json
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                json_serializer=_json,
+                json_deserializer=from_json,
             )
         else:
             raise ValueError(f"unsupported database {parsed.get_backend_name()!r}")

@@ -241,16 +241,17 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
             "serial": serial,
             "supply_id": supply_id,
             "track": track.to_json(),
-            "forecast": forecast.figures(),
-            "days_left_total": forecast.figures()["days_left_total"],
+            "forecast": figures,
+            "days_left_total": figures["days_left_total"],
             "balance": track.balance,
             "updated_at": now,
         }
         for (serial, supply_id), track, forecast in outcome.tracks
+        for figures in (forecast.figures(),)
     ]
     if not rows:
         return
-    known = set(conn.execute(select(supply_tracks.c.serial, supply_tracks.c.supply_id)))
+    known = outcome.tracked  # the tracks the snapshot read: rows to update, not insert
     new = [row for row in rows if (row["serial"], row["supply_id"]) not in known]
     old = [row for row in rows if (row["serial"], row["supply_id"]) in known]
     if new:
