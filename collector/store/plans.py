@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from collector.replenish.daily import (
@@ -43,6 +44,7 @@ from collector.store.schema import (
     plan_runs,
     readings,
     shipments,
+    sqlite_time,
     supplies,
     supply_events,
     supply_tracks,
@@ -256,7 +258,27 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
     old = [row for row in rows if (row["serial"], row["supply_id"]) in known]
     if new:
         conn.execute(supply_tracks.insert(), new)
-    if old:
+    if old and conn.dialect.name == "sqlite":
+        # Every track is rewritten each run: on SQLite, straight through the driver with the
+        # JSON encoded once, not SQLAlchemy's per-row parameter processing (a third of the run).
+        when = sqlite_time(now)
+        conn.exec_driver_sql(
+            "UPDATE supply_tracks SET track = ?, forecast = ?, days_left_total = ?,"
+            " balance = ?, updated_at = ? WHERE serial = ? AND supply_id = ?",
+            [
+                (
+                    to_json(row["track"]).decode(),
+                    to_json(row["forecast"]).decode(),
+                    row["days_left_total"],
+                    row["balance"],
+                    when,
+                    row["serial"],
+                    row["supply_id"],
+                )
+                for row in old
+            ],
+        )
+    elif old:
         conn.execute(
             update(supply_tracks)
             .where(
