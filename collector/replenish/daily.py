@@ -109,6 +109,9 @@ class NewState:
     notices_sent: int
     high_usage: bool
     notice: str | None
+    customer: str  # where the notice goes (R16)
+    customer_kind: str
+    contact_id: int
 
 
 @dataclass(frozen=True)
@@ -281,4 +284,7 @@ def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) 
         notices_sent=sent + (notice is not None),
         high_usage=facts.high_usage,
         notice=notice,
+        customer=device.customer,
+        customer_kind=device.customer_kind,
+        contact_id=device.contact_id,
     )

@@ -161,7 +161,6 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
         )
         .returning(plan_runs.c.id)
     ).scalar_one()
-    kinds = dict(conn.execute(select(customers.c.id, customers.c.kind)).all())
     notices: list[dict[str, Any]] = []
     for placed in outcome.shipments:
         shipment_id = conn.execute(
@@ -231,7 +230,7 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
                 for (serial, supply_id), install in outcome.installs
             ],
         )
-    _save_states(conn, outcome, now, kinds, notices)
+    _save_states(conn, outcome, now, notices)
     if notices:
         conn.execute(notifications.insert(), notices)
     return run_id
@@ -300,7 +299,6 @@ def _save_states(
     conn: Connection,
     outcome: Outcome,
     now: datetime,
-    kinds: dict[str, str],
     notices: list[dict[str, Any]],
 ) -> None:
     known = set(conn.execute(select(device_states.c.serial)).scalars())
@@ -328,19 +326,11 @@ def _save_states(
             old,
         )
     # R16: one notice per customer and contact (or helpdesk) naming every device that stopped.
-    due: dict[tuple[str, str, int], list[str]] = defaultdict(list)
-    devices_ = {
-        row.serial: row
-        for row in conn.execute(
-            select(asr_devices.c.serial, asr_devices.c.customer_id, asr_devices.c.contact_id)
-        )
-    }
+    due: dict[tuple[str, str, int, str], list[str]] = defaultdict(list)
     for s in outcome.states:
         if s.notice is not None:
-            device = devices_[s.serial]
-            due[s.notice, device.customer_id, device.contact_id].append(s.serial)
-    for (kind, customer, contact_id), serials in sorted(due.items()):
-        to = recipient(kinds[customer])
+            due[s.notice, s.customer, s.contact_id, recipient(s.customer_kind)].append(s.serial)
+    for (kind, customer, contact_id, to), serials in sorted(due.items()):
         notices.append(notice_row(kind, customer, contact_id, to, now, serials=sorted(serials)))
 
 
