@@ -32,7 +32,8 @@ PostgreSQL `CREATE DATABASE ... TEMPLATE`), because a run writes orders and the 
 would not do the same work. In one process, in this order:
 - `driver`: `SELECT serial, supply_id, track FROM supply_tracks`, every row fetched by the
   driver (sqlite3 / asyncpg, JSON left as text): the floor under any read;
-- `read`: `load_snapshot(db, NOW)` alone, the whole snapshot, then dropped;
+- `read`: `load_snapshot(db, NOW)` alone, the whole snapshot, then dropped; with the cyclic
+  garbage collector paused as run_plan pauses it (`job.paused_gc`), so both read alike;
 - `run_plan(db, rules, NOW)`, its own read / decide / write times (RunResult).
 `ratio` is (decide + write) / read and `decide/read` decide / read, with `read` the
 `load_snapshot` alone; `sup/s` is supplies / (read + decide + write) of run_plan, and
@@ -83,7 +84,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from collector.replenish.daily import daily
 from collector.replenish.forecast import Track, forecast
-from collector.replenish.job import RunResult, run_plan
+from collector.replenish.job import RunResult, paused_gc, run_plan
 from collector.replenish.settings import Rules
 from collector.store.database import Database, _json, sqlite_pragmas
 from collector.store.migrate import migrate
@@ -111,7 +112,7 @@ _COLUMNS = {  # in insert order (foreign keys)
     "devices": "serial model first_seen last_seen last_agent_id",
     "asr_devices": "serial customer_id site_id contact_id model registered_at",
     "asr_supplies": "serial supply_id supply_index kind colour sku capacity_grams",
-    "supply_tracks": "serial supply_id track forecast days_left_total balance updated_at",
+    "supply_tracks": "serial supply_id track forecast runs_out_at balance updated_at",
     "device_states": "serial state reason high_usage since notices_sent updated_at",
     "shipments": "id customer_id site_id contact_id status placed_at shipped_at delivered_at"
     " plan_run_id",
@@ -333,7 +334,7 @@ def _device(
                 spec.id,
                 _json_text(track.to_json()),
                 _json_text(figures),
-                figures["days_left_total"],
+                outlook.runs_out_at(NOW),
                 track.balance,
                 LAST_RUN,
             )
@@ -696,7 +697,8 @@ async def measure(backend: str, url: str, devices: int, rules: Rules, memory: Me
         base = memory.reset()
         gc_before = timer.total
         started = time.perf_counter()
-        snapshot = await load_snapshot(db, NOW)
+        with paused_gc():  # as run_plan reads: the same work, measured the same way
+            snapshot = await load_snapshot(db, NOW)
         read = time.perf_counter() - started
         read_peak = (memory.peak - base) / 2**20
         read_gc = timer.total - gc_before

@@ -59,6 +59,7 @@ class StoredState:
     since: datetime
     notices_sent: int
     high_usage: bool = False  # R6: flagged; stays until the helpdesk clears it
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class NewState:
     customer: str  # where the notice goes (R16)
     customer_kind: str
     contact_id: int
+    changed: bool = True  # differs from the stored state: a row to write
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class PlacedShipment:
 
 @dataclass
 class Outcome:
-    """What a run writes."""
+    """What a run writes: only what changed (a track without new readings or orders stays)."""
 
     tracks: list[tuple[Key, Track, Forecast]]
     shipments: list[PlacedShipment]
@@ -168,16 +170,20 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     tracks: dict[Key, Track] = {}
     forecasts: dict[Key, Forecast] = {}
     installs: list[tuple[Key, Install]] = []
+    changed: set[Key] = set()  # tracks to write: new readings, new orders, or new
     for supply in snapshot.supplies:
         key = (supply.serial, supply.supply_id)
-        track, seen = advance(
-            snapshot.tracks.get(key, Track()), snapshot.points.get(key, ()), rules
-        )
+        track = snapshot.tracks.get(key)
+        points = snapshot.points.get(key)
+        if track is None or points:
+            track, seen = advance(track or Track(), points or (), rules)
+            installs.extend((key, install) for install in seen)
+            changed.add(key)
         if key in extra:  # R14: counts in the balance, so the rules are not misled
             track = with_order(track, extra[key], None)
+            changed.add(key)
         tracks[key] = track
         forecasts[key] = forecast(track, now, rules)
-        installs.extend((key, install) for install in seen)
 
     by_device: dict[str, list[Supply]] = defaultdict(list)
     for supply in snapshot.supplies:
@@ -221,6 +227,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             key = (line.serial, line.supply_id)
             tracks[key] = with_order(tracks[key], line.quantity, today)
             forecasts[key] = forecast(tracks[key], now, rules)
+            changed.add(key)
             lines_for[line.serial] += 1
         first = shipment.lines[0].serial
         device = snapshot.devices[first]
@@ -235,13 +242,14 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     counts = {
         "supplies": len(snapshot.supplies),
         "points": sum(len(p) for p in snapshot.points.values()),
+        "tracks_written": len(changed),
         "shipments": len(placed),
         "lines": sum(len(p.shipment.lines) for p in placed),
         "installs": len(installs),
         "high_usage": sum(high.values()),
     }
     return Outcome(
-        tracks=[(key, tracks[key], forecasts[key]) for key in tracks],
+        tracks=[(key, tracks[key], forecasts[key]) for key in tracks if key in changed],
         shipments=placed,
         installs=installs,
         states=states,
@@ -277,6 +285,13 @@ def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) 
     sent = old.notices_sent if same and old is not None else 0
     last_seen = device.last_reading_at or device.registered_at
     notice = notice_due(state.state, last_seen, sent, now, rules)
+    changed = (
+        old is None
+        or not same
+        or notice is not None
+        or old.reason != state.reason
+        or old.high_usage != facts.high_usage
+    )
     return NewState(
         serial=device.serial,
         state=state,
@@ -287,4 +302,5 @@ def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) 
         customer=device.customer,
         customer_kind=device.customer_kind,
         contact_id=device.contact_id,
+        changed=changed,
     )

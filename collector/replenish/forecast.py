@@ -26,12 +26,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from collector.replenish.settings import Rules
 
 DAY = 86_400.0
+HORIZON_DAYS = 36_525.0  # a century: how far `runs_out_at` looks
 GRAMS = "g"
 PERCENT = "%"
 
@@ -145,6 +146,16 @@ class Forecast:
             "balance": self.balance,
             "confidence": self.confidence,
         }
+
+    def runs_out_at(self, now: datetime) -> datetime | None:
+        """R17: when the stock (installed and shipped) runs out at the rate, if it is known.
+
+        Until the track changes this stays true as time passes, where days left would not.
+        Beyond `HORIZON_DAYS` (a supply hardly used) it is that far away."""
+        days = self.days_left_total
+        if days is None or self.rate is None or self.rate <= 0:
+            return None
+        return now + timedelta(days=min(days, HORIZON_DAYS))
 
 
 def _round(value: float | None) -> float | None:

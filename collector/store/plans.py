@@ -59,7 +59,7 @@ def load(conn: Connection, now: datetime) -> Snapshot:
     last = conn.execute(select(func.max(plan_runs.c.received_until))).scalar_one_or_none()
     since = (last - OVERLAP) if last is not None else EPOCH
     states = {
-        row.serial: StoredState(row.state, row.since, row.notices_sent, row.high_usage)
+        row.serial: StoredState(row.state, row.since, row.notices_sent, row.high_usage, row.reason)
         for row in conn.execute(select(device_states))
     }
     in_transit: dict[str, int] = defaultdict(int)
@@ -237,13 +237,13 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
 
 
 def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "serial": serial,
             "supply_id": supply_id,
             "track": track.to_json(),
             "forecast": figures,
-            "days_left_total": figures["days_left_total"],
+            "runs_out_at": forecast.runs_out_at(now),
             "balance": track.balance,
             "updated_at": now,
         }
@@ -258,17 +258,17 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
     if new:
         conn.execute(supply_tracks.insert(), new)
     if old and conn.dialect.name == "sqlite":
-        # Every track is rewritten each run: on SQLite, straight through the driver with the
-        # JSON encoded once, not SQLAlchemy's per-row parameter processing (a third of the run).
+        # On SQLite straight through the driver with the JSON encoded once, not SQLAlchemy's
+        # per-row parameter processing: in a simulation every track changes every day.
         when = sqlite_time(now)
         conn.exec_driver_sql(
-            "UPDATE supply_tracks SET track = ?, forecast = ?, days_left_total = ?,"
+            "UPDATE supply_tracks SET track = ?, forecast = ?, runs_out_at = ?,"
             " balance = ?, updated_at = ? WHERE serial = ? AND supply_id = ?",
             [
                 (
                     to_json(row["track"]).decode(),
                     to_json(row["forecast"]).decode(),
-                    row["days_left_total"],
+                    None if row["runs_out_at"] is None else sqlite_time(row["runs_out_at"]),
                     row["balance"],
                     when,
                     row["serial"],
@@ -287,7 +287,7 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
             .values(
                 track=bindparam("track"),
                 forecast=bindparam("forecast"),
-                days_left_total=bindparam("days_left_total"),
+                runs_out_at=bindparam("runs_out_at"),
                 balance=bindparam("balance"),
                 updated_at=bindparam("updated_at"),
             ),
@@ -313,6 +313,7 @@ def _save_states(
             "updated_at": now,
         }
         for s in outcome.states
+        if s.changed  # a state that stays as it was is not rewritten
     ]
     new = [row for row in rows if row["serial"] not in known]
     old = [{**row, "b_serial": row["serial"]} for row in rows if row["serial"] in known]
@@ -322,7 +323,7 @@ def _save_states(
         conn.execute(
             update(device_states)
             .where(device_states.c.serial == bindparam("b_serial"))
-            .values({c: bindparam(c) for c in rows[0] if c != "serial"}),
+            .values({c: bindparam(c) for c in old[0] if c not in ("serial", "b_serial")}),
             old,
         )
     # R16: one notice per customer and contact (or helpdesk) naming every device that stopped.

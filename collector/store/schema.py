@@ -272,10 +272,12 @@ supply_tracks = Table(
     Column("serial", Text, nullable=False),
     Column("supply_id", String(64), nullable=False),
     Column("track", Json, nullable=False),  # collector.replenish.forecast.Track
-    Column("forecast", Json, nullable=False),  # Forecast.figures() at the last run
-    Column("days_left_total", Float),  # R17: for the portal; NULL: not known
+    Column("forecast", Json, nullable=False),  # Forecast.figures() at updated_at
+    # R17: when the installed and shipped cartridges run out at the rate (days left = this
+    # less now); NULL: not known, or no usage. Holds until the track changes.
+    Column("runs_out_at", UTCDateTime),
     Column("balance", Integer, nullable=False),  # R13
-    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),  # the run that last changed it
     PrimaryKeyConstraint("serial", "supply_id"),
     ForeignKeyConstraint(
         ["serial", "supply_id"], ["asr_supplies.serial", "asr_supplies.supply_id"]

@@ -146,6 +146,41 @@ async def test_r8_r10_r11_one_shipment_then_a_rerun_places_nothing(db: Database)
     assert kinds.count("registered") == 2 and kinds.count("order_placed") == 1  # R4, R15
 
 
+async def test_a_run_rewrites_only_what_changed_and_runs_out_at_stays_true(db: Database) -> None:
+    """Tracks and states without new readings or orders are left as they are; the time the
+    stock runs out (R17) stays right while they are."""
+    site = await _site(db, serials=("A1",))
+    await site.days(5)  # 10 g/day: A1 has 170 g, 17 days, so the first run orders (R8)
+    first = await site.plan()
+    assert first.counts["tracks_written"] == 2 and first.counts["shipments"] == 1
+    query = select(
+        supply_tracks.c.supply_id,
+        supply_tracks.c.runs_out_at,
+        supply_tracks.c.updated_at,
+        supply_tracks.c.track,
+    )
+
+    async def rows() -> dict[str, Any]:
+        return await db.read(lambda c: {r.supply_id: r for r in c.execute(query)})
+
+    before = await rows()
+    # Stock: 170 g installed + 300 g shipped at 10 g/day: 47 days after the last reading.
+    runs_out = site.clock.now + timedelta(days=47)
+    assert abs(before["black"].runs_out_at - runs_out) < timedelta(hours=1)
+    states = await db.read(lambda c: list(c.execute(select(device_states))))
+    site.clock.now += timedelta(days=2)  # no readings for two days: nothing changed
+    second = await site.plan()
+    assert second.counts["tracks_written"] == 0 and second.counts["shipments"] == 0
+    assert await rows() == before  # same rows: the stock still runs out then
+    assert await db.read(lambda c: list(c.execute(select(device_states)))) == states
+    await site.days(1)  # a reading: both tracks move on
+    third = await site.plan()
+    assert third.counts["tracks_written"] == 2
+    after = await rows()
+    assert after["black"].updated_at > before["black"].updated_at
+    assert after["black"].track["last_at"] > before["black"].track["last_at"]
+
+
 async def test_only_one_process_runs_the_plan_at_a_time(db_url: str, db: Database) -> None:
     """With two handles on one database, the plan lock lets one run; the other returns."""
     site = await _site(db)
