@@ -22,6 +22,7 @@ Is not: a second implementation of the rules: the ASR policy is the collector's 
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -106,6 +107,18 @@ async def simulate(
         return _naive(fleet, usage)
     if policy != "asr":
         raise ValueError(f"policy must be 'asr' or 'naive', not {policy!r}")
+    # The fleet and its usage (1.5 million rows for 1,000 devices over a year) live as long
+    # as the run: out of the cyclic collector's walks, which would go over them again and again.
+    gc.freeze()
+    try:
+        return await _asr_in_temporary_store(fleet, usage, database)
+    finally:
+        gc.unfreeze()
+
+
+async def _asr_in_temporary_store(
+    fleet: Fleet, usage: Usage, database: Path | None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="asr-sim-") as tmp:
         path = database or Path(tmp) / "simulation.db"
         db = Database.open(f"sqlite+aiosqlite:///{path}")
