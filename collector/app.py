@@ -18,6 +18,7 @@ from aiohttp import web
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
 from collector.config import CollectorConfig
 from collector.metrics import Metrics
+from collector.notify.outbox import Mailer, run_mailer
 from collector.replenish.job import schedule
 from collector.service import Clock, Collector, Settings, utcnow
 from collector.store.database import Database
@@ -38,6 +39,7 @@ def create_app(
     app.cleanup_ctx.append(_collector(database))
     app.cleanup_ctx.append(_nonce_pruner)
     app.cleanup_ctx.append(_planner)
+    app.cleanup_ctx.append(_mailer)
     app.add_routes(ROUTES)
     return app
 
@@ -70,6 +72,20 @@ async def _planner(app: web.Application) -> AsyncIterator[None]:
     scheduler = schedule(app[COLLECTOR].db, config.rules(), config.plan.at, app[CLOCK])
     yield
     scheduler.shutdown(wait=False)
+
+
+async def _mailer(app: web.Application) -> AsyncIterator[None]:
+    """The notifications outbox, sent over SMTP every `mail.interval_seconds` (if enabled)."""
+    config = app[CONFIG]
+    if not config.mail.enabled:
+        yield
+        return
+    mailer = Mailer(app[COLLECTOR].db, config.mail)
+    task = asyncio.create_task(run_mailer(mailer, app[CLOCK]), name="mailer")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _nonce_pruner(app: web.Application) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from collector import __version__
 from collector.app import create_app
 from collector.config import CollectorConfig, load_config
 from collector.errors import CollectorError
+from collector.notify.outbox import Mailer, Pass
 from collector.replenish.job import RunResult, run_plan
 from collector.service import Collector, Settings, utcnow
 from collector.simulation.contract import ContractError, load_fleet, load_usage
@@ -200,6 +201,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """One pass over the notifications outbox now: send what is due (R4, R15, R16)."""
+    now = utcnow()
+
+    async def run(db: Database) -> Pass:
+        await migrate(db)
+        return await Mailer(db, config.mail).send_due(now)
+
+    done = asyncio.run(_with_database(config, run))
+    print(
+        json.dumps(
+            {
+                "sent": len(done.sent),
+                "retry": len(done.retry),
+                "failed": len(done.failed),
+                "unconfirmed": len(done.unconfirmed),
+                "error": done.error,
+            }
+        )
+    )
+    return 0 if done.error is None and not done.failed else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr-collector",
@@ -230,6 +254,10 @@ def _parser() -> argparse.ArgumentParser:
     planner = command("plan", cmd_plan, "forecast every supply and place the orders due")
     planner.add_argument(
         "--now", action="store_true", required=True, help="run now (the schedule runs it daily)"
+    )
+    mailer = command("mail", cmd_mail, "send the notifications due from the outbox, once")
+    mailer.add_argument(
+        "--once", action="store_true", required=True, help="one pass (`serve` runs it all along)"
     )
     sim = commands.add_parser(
         "simulate",

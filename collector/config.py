@@ -108,6 +108,36 @@ class PlanSection(Strict):
         return at
 
 
+class MailSection(Strict):
+    """The mailer of the notifications outbox (collector.notify.outbox)."""
+
+    enabled: bool = False  # off until an SMTP server is configured
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    ca_file: Path | None = None  # to verify the server's certificate; unset: the system's
+    username: str | None = None
+    password_file: Path | None = None  # the SMTP password, one line (a credential)
+    from_address: str = "asr@localhost"
+    helpdesk_address: str | None = None  # MPS customers' notices go here (R16)
+    helpdesk_language: Literal["it", "fr", "en"] = "en"
+    portal_url: str | None = None  # linked from every email
+    interval_seconds: float = Field(30, gt=0)
+    batch_size: int = Field(50, ge=1)
+    lease_seconds: float = Field(300, gt=0)
+    retry_seconds: float = Field(60, gt=0)
+    retry_max_seconds: float = Field(3600, gt=0)
+    timeout_seconds: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> MailSection:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together")
+        if "@" not in self.from_address:
+            raise ValueError(f"from_address {self.from_address!r} is not an email address")
+        return self
+
+
 class CollectorConfig(Strict):
     collector: CollectorSection = CollectorSection()
     server: ServerSection = ServerSection()
@@ -115,6 +145,7 @@ class CollectorConfig(Strict):
     ingest: IngestSection = IngestSection()
     enroll: EnrollSection = EnrollSection()
     plan: PlanSection = PlanSection()
+    mail: MailSection = MailSection()
     # Any of collector.replenish.settings.Rules' fields, by name (R6 to R16's numbers).
     replenishment: dict[str, int | float | bool] = Field(default_factory=dict)
 

@@ -29,6 +29,7 @@ from collector.replenish.forecast import (
 )
 from collector.replenish.lifecycle import (
     DISCONNECTED,
+    NOTICE_RECONNECTED,
     DeviceFacts,
     DeviceState,
     device_state,
@@ -124,6 +125,7 @@ class PlacedShipment:
     customer: str
     site_id: int
     contact_id: int
+    customer_kind: str = "self"  # mps: the helpdesk is told
 
 
 @dataclass
@@ -231,7 +233,11 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             lines_for[line.serial] += 1
         first = shipment.lines[0].serial
         device = snapshot.devices[first]
-        placed.append(PlacedShipment(shipment, device.customer, device.site_id, device.contact_id))
+        placed.append(
+            PlacedShipment(
+                shipment, device.customer, device.site_id, device.contact_id, device.customer_kind
+            )
+        )
 
     states = []
     for serial, device in snapshot.devices.items():
@@ -285,6 +291,8 @@ def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) 
     sent = old.notices_sent if same and old is not None else 0
     last_seen = device.last_reading_at or device.registered_at
     notice = notice_due(state.state, last_seen, sent, now, rules)
+    if old is not None and old.state == DISCONNECTED and not same and old.notices_sent:
+        notice = NOTICE_RECONNECTED  # R16: data came back, ASR resumes; told as it was told
     changed = (
         old is None
         or not same

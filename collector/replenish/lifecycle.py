@@ -41,6 +41,7 @@ STATES = (
 )
 NOTICE_DISCONNECTED = "disconnected"
 NOTICE_FOLLOWUP = "disconnected_followup"
+NOTICE_RECONNECTED = "reconnected"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ EMAILS = (
     "disconnected",
     "disconnected_followup",
     "registered",
+    "backorder_shipped",  # beyond the contract: also counted in "shipped"
+    "reconnected",
 )
 FIGURES = ("rate_per_day", "days_left_total", "balance")  # of each order line, in the log
 NAIVE_THRESHOLD = 0.10  # the naive policy orders under 10 % left (over 90 % full for waste)
@@ -313,6 +315,7 @@ async def _report(
     )
     report = _tally(fleet, world, log.orders, policy)
     report["emails"] = {kind: kinds.get(kind, 0) for kind in EMAILS}
+    report["emails"]["shipped"] += kinds.get("backorder_shipped", 0)  # R15: shipping emails
     report["readings"] = log.readings
     report["early_replacements_detected"] = [
         {"day": at.date().isoformat(), "serial": serial, "supply": supply_id, **detail}

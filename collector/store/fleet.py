@@ -40,6 +40,7 @@ class ContactSpec:
     name: str
     email: str
     display_name: str | None = None
+    language: str | None = None  # it, fr, en; None: the customer's
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,11 @@ def _add_customer(
             )
         )
     for contact in contacts_:
-        set_ = {"email": contact.email, "display_name": contact.display_name}
+        set_ = {
+            "email": contact.email,
+            "display_name": contact.display_name,
+            "language": contact.language,
+        }
         conn.execute(
             db.insert(contacts)
             .values(customer_id=customer, name=contact.name, **set_)
@@ -148,6 +153,7 @@ def _register(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) ->
         (row.customer_id, row.name): row.id
         for row in conn.execute(select(contacts.c.id, contacts.c.customer_id, contacts.c.name))
     }
+    kinds = dict(conn.execute(select(customers.c.id, customers.c.kind)).all())
     device_rows: list[dict[str, Any]] = []
     supply_rows: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
@@ -180,8 +186,9 @@ def _register(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) ->
             }
             for s in d.supplies
         )
+        to = recipient(kinds[d.customer])  # R4: confirmed at once; MPS: to the helpdesk
         notices.append(
-            notice_row("registered", d.customer, contact_id, "contact", now, serials=[d.serial])
+            notice_row("registered", d.customer, contact_id, to, now, serials=[d.serial])
         )
     if device_rows:
         conn.execute(asr_devices.insert(), device_rows)
@@ -295,6 +302,16 @@ def _record_extra(
                 }
             )
     conn.execute(orders.insert(), lines)
+    kind = conn.execute(select(customers.c.kind).where(customers.c.id == row.customer_id))
+    to = recipient(kind.scalar_one())
+    conn.execute(  # R15: an order placed, the helpdesk's as ASR's
+        notifications.insert(),
+        [
+            notice_row(
+                "order_placed", row.customer_id, row.contact_id, to, now, shipment=shipment_id
+            )
+        ],
+    )
     return shipment_id
 
 
@@ -320,7 +337,10 @@ def _move(conn: Connection, ids: Sequence[int], status: str, now: datetime) -> N
             shipments.c.customer_id,
             shipments.c.contact_id,
             shipments.c.status,
-        ).where(shipments.c.id.in_(ids))
+            customers.c.kind,
+        )
+        .join(customers, customers.c.id == shipments.c.customer_id)
+        .where(shipments.c.id.in_(ids))
     ).all()
     if len(rows) != len(set(ids)):
         raise InvalidRequest("no such shipment", "shipment")
@@ -331,10 +351,15 @@ def _move(conn: Connection, ids: Sequence[int], status: str, now: datetime) -> N
         if status in times:
             values[times[status]] = now
         conn.execute(update(shipments).where(shipments.c.id == row.id).values(values))
-        if status in (BACKORDERED, SHIPPED):
-            kind = "backordered" if status == BACKORDERED else "shipped"
+        if status in (BACKORDERED, SHIPPED) and status != row.status:
+            # R15: a backorder email, and a shipping one when the backordered item ships.
+            kind = {
+                BACKORDERED: "backordered",
+                SHIPPED: "backorder_shipped" if row.status == BACKORDERED else "shipped",
+            }[status]
+            to = recipient(row.kind)
             notices.append(
-                notice_row(kind, row.customer_id, row.contact_id, "contact", now, shipment=row.id)
+                notice_row(kind, row.customer_id, row.contact_id, to, now, shipment=row.id)
             )
     if notices:
         conn.execute(notifications.insert(), notices)

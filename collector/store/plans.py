@@ -198,7 +198,7 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
                 "order_placed",
                 placed.customer,
                 placed.contact_id,
-                "contact",  # R15: the supplies contact
+                recipient(placed.customer_kind),  # R15: the supplies contact; MPS: the helpdesk
                 now,
                 shipment=shipment_id,
                 serials=sorted({line.serial for line in lines}),

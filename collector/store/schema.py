@@ -237,6 +237,7 @@ contacts = Table(
     Column("name", String(64), nullable=False),  # the customer's id for the contact
     Column("email", Text, nullable=False),
     Column("display_name", Text),
+    Column("language", String(8)),  # it, fr, en; NULL: the customer's
     UniqueConstraint("customer_id", "name"),
 )
 
@@ -375,6 +376,17 @@ notifications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("payload", Json, nullable=False),
     Column("sent_at", UTCDateTime),  # NULL: waiting in the outbox
+    # collector.notify.outbox: pending -> sending -> sent; or unconfirmed, failed.
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),  # NULL: at once
+    Column("claimed_at", UTCDateTime),  # by the mailer sending it
+    Column("last_error", Text),
+    Column("message_id", Text),
     CheckConstraint("recipient IN ('contact', 'helpdesk')", name="recipient"),
+    CheckConstraint(
+        "status IN ('pending', 'sending', 'sent', 'unconfirmed', 'failed')", name="status"
+    ),
     Index("ix_notifications_sent_at", "sent_at"),
+    Index("ix_notifications_status", "status", "next_attempt_at"),
 )

@@ -209,6 +209,7 @@ def test_r4_r15_notices_for_registration_orders_and_backorders(scenario_dir: Pat
     assert emails["order_placed"] == report["shipments"]
     assert emails["backordered"] >= 1
     assert emails["shipped"] == report["shipments"]  # backordered ones ship later
+    assert emails["backorder_shipped"] == emails["backordered"]  # R15: told when they ship
     assert report["stockout_device_days"] == 0
 
 
