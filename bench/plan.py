@@ -61,7 +61,6 @@ import random
 import shlex
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -77,6 +76,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
+from benchinfo import code_version
 from pydantic_core import to_json
 from sqlalchemy import Connection, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
@@ -950,23 +950,6 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _code_version() -> str:
-    """The commit measured, and how many tracked files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "code: not a git checkout"
-    return f"code: git {head}" + (f" with {len(changed)} modified files" if changed else "")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=100_000)
@@ -980,7 +963,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(_machine())
-    print(_code_version())
+    print(code_version())
     return asyncio.run(run(args))
 
 

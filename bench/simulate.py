@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchinfo import code_version
+
 from collector.simulation.contract import load_fleet, load_usage
 from collector.simulation.runner import simulate
 from sim.scenarios import fleet_of
@@ -188,23 +190,6 @@ def _row(result: Result, devices: int, days: int) -> str:
     )
 
 
-def _code_version() -> str:
-    """The commit measured, and how many tracked files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "code: not a git checkout"
-    return f"code: git {head}" + (f" with {len(changed)} modified files" if changed else "")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=1000)
@@ -217,7 +202,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=25, help="profile entries to print")
     args = parser.parse_args()
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(_code_version())
+    print(code_version())
     print(
         f"machine: nproc {os.cpu_count()}, {platform.machine()}, Linux {platform.release()},"
         f" Python {platform.python_version()}, load average"

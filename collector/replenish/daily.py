@@ -115,6 +115,7 @@ class NewState:
     customer_kind: str
     contact_id: int
     changed: bool = True  # differs from the stored state: a row to write
+    stored: bool = False  # a row exists: update it, not insert
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class PlacedShipment:
     customer: str
     site_id: int
     contact_id: int
-    customer_kind: str = "self"  # mps: the helpdesk is told
+    customer_kind: str  # mps: the helpdesk is told
 
 
 @dataclass
@@ -311,4 +312,5 @@ def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) 
         customer_kind=device.customer_kind,
         contact_id=device.contact_id,
         changed=changed,
+        stored=old is not None,
     )

@@ -250,8 +250,10 @@ def _record_extra(
             asr_supplies.c.sku,
             asr_supplies.c.kind,
             asr_supplies.c.colour,
+            customers.c.kind.label("customer_kind"),
         )
         .join(asr_supplies, asr_supplies.c.serial == asr_devices.c.serial)
+        .join(customers, customers.c.id == asr_devices.c.customer_id)
         .where(asr_devices.c.serial == serial, asr_supplies.c.supply_id == supply_id)
     ).first()
     if row is None:
@@ -302,8 +304,7 @@ def _record_extra(
                 }
             )
     conn.execute(orders.insert(), lines)
-    kind = conn.execute(select(customers.c.kind).where(customers.c.id == row.customer_id))
-    to = recipient(kind.scalar_one())
+    to = recipient(row.customer_kind)
     conn.execute(  # R15: an order placed, the helpdesk's as ASR's
         notifications.insert(),
         [

@@ -301,7 +301,6 @@ def _save_states(
     now: datetime,
     notices: list[dict[str, Any]],
 ) -> None:
-    known = set(conn.execute(select(device_states.c.serial)).scalars())
     rows = [
         {
             "serial": s.serial,
@@ -315,8 +314,9 @@ def _save_states(
         for s in outcome.states
         if s.changed  # a state that stays as it was is not rewritten
     ]
-    new = [row for row in rows if row["serial"] not in known]
-    old = [{**row, "b_serial": row["serial"]} for row in rows if row["serial"] in known]
+    stored = {s.serial for s in outcome.states if s.stored}  # the snapshot read their rows
+    new = [row for row in rows if row["serial"] not in stored]
+    old = [{**row, "b_serial": row["serial"]} for row in rows if row["serial"] in stored]
     if new:
         conn.execute(device_states.insert(), new)
     if old:
