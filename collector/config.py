@@ -138,6 +138,56 @@ class MailSection(Strict):
         return self
 
 
+class WarehouseSection(Strict):
+    """The warehouse: where new shipments are sent, and who may report on them.
+
+    mode "webhook" posts each new shipment, signed, to `url` (collector.fulfil.outbound);
+    "simulated" hands them to the built-in warehouse instead (collector.fulfil.simulated);
+    "off" keeps them waiting in the outbox. The inbound API takes updates signed with the
+    secret in `inbound_secret_file` in every mode but "off" without one.
+    """
+
+    mode: Literal["off", "webhook", "simulated"] = "off"
+    url: str | None = None  # the warehouse's webhook, https://...
+    ca_file: Path | None = None  # to verify the warehouse's certificate; unset: the system's
+    secret_file: Path | None = None  # HMAC key we sign requests with (a credential)
+    inbound_secret_file: Path | None = None  # HMAC key the warehouse signs updates with
+    interval_seconds: float = Field(10, gt=0)
+    batch_size: int = Field(50, ge=1)
+    lease_seconds: float = Field(300, gt=0)
+    retry_seconds: float = Field(60, gt=0)
+    retry_max_seconds: float = Field(3600, gt=0)
+    timeout_seconds: float = Field(30, gt=0)
+    clock_skew_seconds: float = Field(300, gt=0, le=86_400)  # inbound updates' timestamps
+    max_body_bytes: int = Field(65_536, ge=1024)
+    # The simulated warehouse (mode "simulated"): how it treats each request.
+    ship_after_hours: float = Field(24, ge=0)
+    deliver_after_hours: float = Field(48, ge=0)
+    backorder_share: float = Field(0.1, ge=0, le=1)
+    backorder_days: float = Field(5, ge=0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _complete(self) -> WarehouseSection:
+        if self.mode == "webhook":
+            if self.url is None or not self.url.startswith(("https://", "http://")):
+                raise ValueError('mode "webhook" needs url = "https://..."')
+            if self.secret_file is None:
+                raise ValueError('mode "webhook" needs secret_file (the HMAC signing key)')
+        return self
+
+
+class PortalSection(Strict):
+    """The portal and its JSON API (collector.portal)."""
+
+    enabled: bool = True
+    # 32 random bytes, base64 (a credential); unset: made once in state_dir/portal-session.key
+    session_key_file: Path | None = None
+    session_max_age_hours: float = Field(12, gt=0)
+    cookie_secure: bool = True  # false only with server.plain_http on a trusted loopback
+    max_form_bytes: int = Field(65_536, ge=1024)
+
+
 class CollectorConfig(Strict):
     collector: CollectorSection = CollectorSection()
     server: ServerSection = ServerSection()
@@ -146,6 +196,8 @@ class CollectorConfig(Strict):
     enroll: EnrollSection = EnrollSection()
     plan: PlanSection = PlanSection()
     mail: MailSection = MailSection()
+    warehouse: WarehouseSection = WarehouseSection()
+    portal: PortalSection = PortalSection()
     # Any of collector.replenish.settings.Rules' fields, by name (R6 to R16's numbers).
     replenishment: dict[str, int | float | bool] = Field(default_factory=dict)
 

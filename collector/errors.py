@@ -108,3 +108,15 @@ class UnsupportedMediaType(CollectorError):
     """The request body is not declared as application/json."""
 
     reason = "content-type"
+
+
+class UnknownShipment(CollectorError):
+    """No shipment has this id."""
+
+    reason = "unknown-shipment"
+
+
+class InvalidTransition(CollectorError):
+    """A shipment cannot take this step from where it is (delivered cannot be backordered)."""
+
+    reason = "invalid-transition"

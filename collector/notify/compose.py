@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, select
 
+from collector.fulfil.message import reference
 from collector.store.schema import (
     asr_devices,
     contacts,
@@ -146,7 +147,7 @@ def _devices(conn: Connection, serials: list[str]) -> list[SimpleNamespace]:
 
 def _shipment(conn: Connection, shipment_id: int) -> SimpleNamespace:
     query = (
-        select(shipments, sites.c.address)
+        select(shipments, sites.c.address.label("site_address"))
         .join(sites, sites.c.id == shipments.c.site_id)
         .where(shipments.c.id == shipment_id)
     )
@@ -161,10 +162,11 @@ def _shipment(conn: Connection, shipment_id: int) -> SimpleNamespace:
     return SimpleNamespace(
         id=row.id,
         placed_at=row.placed_at,
-        address=row.address,
-        tracking=None,
-        carrier=None,
-        expected=None,
+        address=row.address or row.site_address,  # the one on the label (R18)
+        reference=reference(row.id),
+        tracking=row.tracking,
+        carrier=row.carrier,
+        expected=row.expected_at,
         lines=[
             SimpleNamespace(
                 serial=line.serial,

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from collector.errors import InvalidRequest
 from collector.replenish.planner import ASR_KINDS, EXTRA, WASTE_WITH_BLACK
+from collector.store import shipping
 from collector.store.database import Database
 from collector.store.schema import (
     asr_devices,
@@ -29,8 +30,7 @@ from collector.store.schema import (
     shipments,
     sites,
 )
-
-PLACED, BACKORDERED, SHIPPED, DELIVERED = "placed", "backordered", "shipped", "delivered"
+from collector.store.shipping import BACKORDERED, DELIVERED, PLACED, SHIPPED
 
 
 @dataclass(frozen=True)
@@ -304,6 +304,7 @@ def _record_extra(
                 }
             )
     conn.execute(orders.insert(), lines)
+    shipping.placed(conn, [shipment_id], now, "helpdesk")  # to the warehouse (R3)
     to = recipient(row.customer_kind)
     conn.execute(  # R15: an order placed, the helpdesk's as ASR's
         notifications.insert(),
@@ -316,51 +317,48 @@ def _record_extra(
     return shipment_id
 
 
-async def move_shipment(db: Database, shipment_id: int, status: str, now: datetime) -> None:
+async def move_shipment(
+    db: Database, shipment_id: int, status: str, now: datetime, source: str = "warehouse"
+) -> None:
     """R15: a shipment is backordered, shipped or delivered; the contact's notice goes out."""
+    await move_shipments(db, [shipment_id], status, now, source)
+
+
+async def move_shipments(
+    db: Database, ids: Sequence[int], status: str, now: datetime, source: str = "warehouse"
+) -> None:
+    """Several shipments take the same step, in one transaction (collector.store.shipping)."""
     if status not in (BACKORDERED, SHIPPED, DELIVERED):
         raise InvalidRequest(f"status {status!r}: backordered, shipped or delivered", "status")
-    async with db.transaction() as conn:
-        await conn.run_sync(lambda c: _move(c, [shipment_id], status, now))
-
-
-async def move_shipments(db: Database, ids: Sequence[int], status: str, now: datetime) -> None:
-    """Several shipments take the same step, in one transaction."""
     if ids:
+        step = shipping.Step(status, now, source)
         async with db.transaction() as conn:
-            await conn.run_sync(lambda c: _move(c, ids, status, now))
+            await conn.run_sync(lambda c: shipping.take(c, ids, step, now))
 
 
-def _move(conn: Connection, ids: Sequence[int], status: str, now: datetime) -> None:
-    rows = conn.execute(
-        select(
-            shipments.c.id,
-            shipments.c.customer_id,
-            shipments.c.contact_id,
-            shipments.c.status,
-            customers.c.kind,
-        )
-        .join(customers, customers.c.id == shipments.c.customer_id)
-        .where(shipments.c.id.in_(ids))
-    ).all()
-    if len(rows) != len(set(ids)):
-        raise InvalidRequest("no such shipment", "shipment")
-    times = {SHIPPED: "shipped_at", DELIVERED: "delivered_at"}
-    notices = []
-    for row in rows:
-        values: dict[str, Any] = {"status": status}
-        if status in times:
-            values[times[status]] = now
-        conn.execute(update(shipments).where(shipments.c.id == row.id).values(values))
-        if status in (BACKORDERED, SHIPPED) and status != row.status:
-            # R15: a backorder email, and a shipping one when the backordered item ships.
-            kind = {
-                BACKORDERED: "backordered",
-                SHIPPED: "backorder_shipped" if row.status == BACKORDERED else "shipped",
-            }[status]
-            to = recipient(row.kind)
-            notices.append(
-                notice_row(kind, row.customer_id, row.contact_id, to, now, shipment=row.id)
-            )
-    if notices:
-        conn.execute(notifications.insert(), notices)
+def register_in(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) -> None:
+    """R4: `register` inside the caller's transaction (the portal's, with its audit row)."""
+    for device in devices:
+        for supply in device.supplies:
+            if supply.kind not in ASR_KINDS:  # R5
+                raise InvalidRequest(
+                    f"{device.serial} {supply.supply_id}: kind {supply.kind!r} is outside ASR"
+                    f" (R5: only {', '.join(ASR_KINDS)})",
+                    "kind",
+                )
+    _register(conn, devices, now)
+
+
+def record_extra_in(
+    conn: Connection,
+    serial: str,
+    supply_id: str,
+    quantity: int,
+    now: datetime,
+    note: str = "",
+    waste_per_black: int = 1,
+) -> int:
+    """R14: `record_extra_order` inside the caller's transaction (the portal's, audited)."""
+    if quantity < 1:
+        raise InvalidRequest("quantity must be 1 or more", "quantity")
+    return _record_extra(conn, serial, supply_id, quantity, now, note, waste_per_black)

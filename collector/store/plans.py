@@ -31,8 +31,9 @@ from collector.replenish.daily import (
     point_of,
 )
 from collector.replenish.forecast import Point, Track
+from collector.store import shipping
 from collector.store.database import Database
-from collector.store.fleet import DELIVERED, PLACED, notice_row, recipient
+from collector.store.fleet import notice_row, recipient
 from collector.store.schema import (
     asr_devices,
     asr_supplies,
@@ -49,6 +50,7 @@ from collector.store.schema import (
     supply_events,
     supply_tracks,
 )
+from collector.store.shipping import CANCELLED, DELIVERED, INSTALLED, OPEN, PLACED
 
 OVERLAP = timedelta(minutes=10)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -68,9 +70,9 @@ def load(conn: Connection, now: datetime) -> Snapshot:
         shipments, shipments.c.id == orders.c.shipment_id
     )
     for serial, status, count in conn.execute(query.group_by(orders.c.serial, shipments.c.status)):
-        if status == DELIVERED:
+        if status in (DELIVERED, INSTALLED):
             delivered.add(serial)
-        else:
+        elif status in OPEN:
             in_transit[serial] += count
     query = (
         select(asr_devices, customers.c.kind, devices.c.last_seen)
@@ -108,9 +110,9 @@ def load(conn: Connection, now: datetime) -> Snapshot:
     uncounted = [
         Uncounted(row.id, row.serial, row.supply_id, row.quantity)
         for row in conn.execute(
-            select(orders.c.id, orders.c.serial, orders.c.supply_id, orders.c.quantity).where(
-                orders.c.counted_at.is_(None)
-            )
+            select(orders.c.id, orders.c.serial, orders.c.supply_id, orders.c.quantity)
+            .join(shipments, shipments.c.id == orders.c.shipment_id)
+            .where(orders.c.counted_at.is_(None), shipments.c.status != CANCELLED)
         )
     ]
     return Snapshot(fleet, registered, tracks, points, uncounted, now)
@@ -162,6 +164,7 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
         .returning(plan_runs.c.id)
     ).scalar_one()
     notices: list[dict[str, Any]] = []
+    placed_ids: list[int] = []
     for placed in outcome.shipments:
         shipment_id = conn.execute(
             shipments.insert()
@@ -175,6 +178,7 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
             )
             .returning(shipments.c.id)
         ).scalar_one()
+        placed_ids.append(shipment_id)
         lines = placed.shipment.lines
         conn.execute(
             orders.insert(),
@@ -204,6 +208,7 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
                 serials=sorted({line.serial for line in lines}),
             )
         )
+    shipping.placed(conn, placed_ids, now, "plan")  # each to the warehouse (R3)
     if outcome.counted:
         conn.execute(
             update(orders)
@@ -230,6 +235,8 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
                 for (serial, supply_id), install in outcome.installs
             ],
         )
+    # R13: a shipment is installed once the readings saw each of its cartridges go in.
+    shipping.installed(conn, (key for key, _ in outcome.installs), now, run_id)
     _save_states(conn, outcome, now, notices)
     if notices:
         conn.execute(notifications.insert(), notices)

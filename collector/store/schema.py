@@ -80,6 +80,8 @@ NAMING = {
 }
 metadata = MetaData(naming_convention=NAMING)
 
+SHIPMENT_STATUSES = "'placed', 'backordered', 'shipped', 'delivered', 'installed', 'cancelled'"
+
 customers = Table(
     "customers",
     metadata,
@@ -308,8 +310,58 @@ shipments = Table(
     Column("shipped_at", UTCDateTime),
     Column("delivered_at", UTCDateTime),
     Column("plan_run_id", Id, ForeignKey("plan_runs.id")),  # NULL: recorded by the helpdesk
-    CheckConstraint("status IN ('placed', 'backordered', 'shipped', 'delivered')", name="status"),
+    # R3, R18: the site's shipping address when the order was placed (the label's).
+    Column("address", Text),
+    Column("tracking", Text),  # the warehouse's, once shipped
+    Column("carrier", Text),
+    Column("expected_at", UTCDateTime),  # the warehouse's delivery estimate
+    Column("installed_at", UTCDateTime),  # R13: every line's cartridge seen installed
+    Column("cancelled_at", UTCDateTime),
+    CheckConstraint(f"status IN ({SHIPMENT_STATUSES})", name="status"),
     Index("ix_shipments_status", "status"),
+)
+
+# Every step of a shipment's life, with its time and who made it (collector.store.shipping).
+shipment_events = Table(
+    "shipment_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("shipment_id", Id, ForeignKey("shipments.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("detail", Json, nullable=False),
+    CheckConstraint(f"status IN ({SHIPMENT_STATUSES})", name="status"),
+    CheckConstraint(
+        "source IN ('plan', 'helpdesk', 'warehouse', 'readings', 'customer')", name="source"
+    ),
+    Index("ix_shipment_events_shipment_id_at", "shipment_id", "at"),
+)
+
+# The fulfilment outbox: each new shipment's request to the warehouse, sent until acknowledged
+# (collector.fulfil.outbound). `body` is the exact JSON sent, fixed when the order is placed.
+fulfilment_requests = Table(
+    "fulfilment_requests",
+    metadata,
+    Column("shipment_id", Id, ForeignKey("shipments.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),  # NULL: at once
+    Column("claimed_at", UTCDateTime),
+    Column("acked_at", UTCDateTime),
+    Column("last_error", Text),
+    CheckConstraint("status IN ('pending', 'sending', 'acked', 'failed')", name="status"),
+    Index("ix_fulfilment_requests_status", "status", "next_attempt_at"),
+)
+
+# The warehouse's updates already taken (collector.fulfil.inbound): a replay is refused.
+warehouse_nonces = Table(
+    "warehouse_nonces",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
 )
 
 orders = Table(
@@ -389,4 +441,53 @@ notifications = Table(
     ),
     Index("ix_notifications_sent_at", "sent_at"),
     Index("ix_notifications_status", "status", "next_attempt_at"),
+)
+
+
+# People (the portal, R17, R18): users with a role, API tokens, and the audit trail.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("role", String(16), nullable=False),
+    Column("customer_id", String(64), ForeignKey("customers.id")),  # a customer user's
+    Column("display_name", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+    CheckConstraint(
+        "(role = 'helpdesk' AND customer_id IS NULL)"
+        " OR (role = 'customer' AND customer_id IS NOT NULL)",
+        name="role",
+    ),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex; the token is shown once
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+# Who changed what and when (R4 registration, R14 extra orders, R18 address and contact).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),  # a username, or 'system'
+    Column("role", String(16), nullable=False),  # helpdesk, customer, system
+    Column("customer_id", String(64), ForeignKey("customers.id")),
+    Column("entity", String(24), nullable=False),  # site, contact, device, order, user, token
+    Column("entity_key", Text, nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("before", Json),
+    Column("after", Json),
+    Index("ix_audit_log_customer_id_at", "customer_id", "at"),
 )

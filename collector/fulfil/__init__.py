@@ -1,0 +1,1 @@
+"""The warehouse: fulfilment requests out, shipment updates in, and a simulated warehouse."""

@@ -1,0 +1,169 @@
+"""The warehouse's HTTP side in the collector: the updates endpoint and the background jobs.
+
+`ROUTES` holds `POST /api/v1/warehouse/updates`; every refusal answers JSON
+{"error": reason, "message": text[, "field": name]} and counts in the metrics by reason.
+`inbound_ctx` loads the inbound key (failing at start, naming the file, if it cannot be used)
+and prunes the nonces; `dispatcher_ctx` runs the dispatcher and, in mode "simulated", the
+built-in warehouse. Both are `cleanup_ctx` entries of the collector's app (collector.app).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
+from collector.errors import (
+    BodyTooLarge,
+    CollectorError,
+    InvalidRequest,
+    InvalidTransition,
+    ReplayedNonce,
+    StoreUnavailable,
+    UnknownShipment,
+    UnsupportedMediaType,
+)
+from collector.fulfil.inbound import UpdatesOff, prune_nonces, run_simulated, take_update
+from collector.fulfil.outbound import Dispatcher, run_dispatcher
+from collector.fulfil.signing import SignatureRefused, load_key
+
+log = logging.getLogger(__name__)
+
+INBOUND_KEY = web.AppKey("warehouse_inbound_key", bytes)
+DISPATCHER = web.AppKey("warehouse_dispatcher", Dispatcher)
+UPDATES_PATH = "/api/v1/warehouse/updates"
+
+Refusal = CollectorError | SignatureRefused
+
+# First match wins: subclasses before their bases.
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (UpdatesOff, 404),
+    (BodyTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (SignatureRefused, 401),  # missing, malformed, wrong, or stale
+    (InvalidRequest, 400),
+    (UnknownShipment, 404),
+    (InvalidTransition, 409),
+    (ReplayedNonce, 409),
+    (StoreUnavailable, 503),
+)
+
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.post(UPDATES_PATH)
+async def post_update(request: web.Request) -> web.Response:
+    """POST /api/v1/warehouse/updates: a signed update of one shipment (R15)."""
+    app = request.app
+    warehouse = app[CONFIG].warehouse
+    try:
+        key = app.get(INBOUND_KEY)
+        if key is None:
+            raise UpdatesOff(
+                "warehouse updates are not taken: warehouse.inbound_secret_file is unset"
+            )
+        body = await _body(request, warehouse.max_body_bytes)
+        taken = await take_update(
+            app[COLLECTOR].db,
+            key,
+            request.headers,
+            body,
+            app[CLOCK](),
+            warehouse.clock_skew_seconds,
+        )
+    except (CollectorError, SignatureRefused) as err:
+        return _refuse(request, err)
+    log.info(
+        "warehouse: shipment %d %s%s",
+        taken.update.shipment_id,
+        taken.update.status,
+        "" if taken.changed else " (had it already)",
+    )
+    return web.json_response(taken.to_dict())
+
+
+def _refuse(request: web.Request, err: Refusal) -> web.Response:
+    status = next((code for kind, code in _STATUS if isinstance(err, kind)), 500)
+    request.app[METRICS].rejections.labels("warehouse", err.reason).inc()
+    body = {"error": err.reason, "message": str(err)}
+    field = getattr(err, "field", None)
+    if field:
+        body["field"] = field
+    headers = {"Retry-After": "30"} if status == 503 else None
+    log.info("warehouse update refused (%d %s): %s", status, err.reason, err)
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The JSON body, refused before reading it all if larger than `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"body of {request.content_length} bytes, more than {limit}")
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(f"content type {request.content_type!r}, not application/json")
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:  # no Content-Length (chunked): count as it comes
+            raise BodyTooLarge(f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The key that checks the warehouse's updates, and the pruning of their nonces."""
+    warehouse = app[CONFIG].warehouse
+    if warehouse.inbound_secret_file is None:
+        yield
+        return
+    app[INBOUND_KEY] = load_key(warehouse.inbound_secret_file)
+    db, clock = app[COLLECTOR].db, app[CLOCK]
+    interval = app[CONFIG].ingest.nonce_prune_interval_seconds
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                pruned = await prune_nonces(db, clock(), warehouse.clock_skew_seconds)
+            except Exception:  # the loop's outer guard: log, carry on
+                log.exception("pruning warehouse nonces failed")
+                continue
+            if pruned:
+                log.debug("pruned %d warehouse nonces", pruned)
+
+    task = asyncio.create_task(loop(), name="warehouse-nonce-pruner")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The fulfilment outbox sent every `warehouse.interval_seconds` (mode "webhook" or
+    "simulated"); in mode "simulated" the built-in warehouse's updates applied as often."""
+    warehouse = app[CONFIG].warehouse
+    if warehouse.mode == "off":
+        yield
+        return
+    db, clock = app[COLLECTOR].db, app[CLOCK]
+    dispatcher = Dispatcher(db, warehouse)
+    app[DISPATCHER] = dispatcher
+    tasks = [asyncio.create_task(run_dispatcher(dispatcher, clock), name="dispatcher")]
+    if dispatcher.simulated is not None:
+        tasks.append(
+            asyncio.create_task(
+                run_simulated(db, dispatcher.simulated, clock, warehouse.interval_seconds),
+                name="simulated-warehouse",
+            )
+        )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await dispatcher.close()

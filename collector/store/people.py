@@ -1,0 +1,401 @@
+"""The portal's people: users with a role, their API tokens, and the audit trail (R4, R14, R18).
+
+Is: users' passwords hashed with argon2id (salted, the parameters in the hash; a hash made with
+older parameters is redone at the next login), login that does the same work for an unknown
+user as for a known one, API tokens (`asrp_` and 32 random bytes) of which only the SHA-256 is
+kept, and `audit`, the row every change writes in its own transaction.
+Is not: sessions or HTTP (collector.portal.auth), or what a role may do (collector.portal.changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from collector.errors import InvalidRequest
+from collector.portal.principal import CUSTOMER, HELPDESK, ROLES, SYSTEM, Principal
+from collector.store.database import Database
+from collector.store.schema import api_tokens, audit_log, customers, users
+
+TOKEN_PREFIX = "asrp_"
+MIN_PASSWORD = 10
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+# A token's last use is written at most this often: not one write per API call.
+LAST_USED_STEP = timedelta(minutes=1)
+
+_HASHER = PasswordHasher()  # argon2id, RFC 9106's low-memory profile
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify unknown users' passwords against: the same work as for a known one."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
+def _check(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    """How an API token is kept: SHA-256 hex (256 random bits need no slow hash)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    """A portal user as the helpdesk's lists show it (never its password hash)."""
+
+    id: int
+    username: str
+    role: str
+    customer_id: str | None
+    display_name: str | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """One of a user's API tokens, without its value (shown once, when made)."""
+
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+# --- the audit trail -----------------------------------------------------------------------
+
+
+def audit(
+    conn: Connection,
+    at: datetime,
+    principal: Principal,
+    customer_id: str | None,
+    entity: str,
+    entity_key: str,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Record who changed what and when, in the transaction of the change itself."""
+    conn.execute(
+        insert(audit_log).values(
+            at=at,
+            actor=principal.username,
+            role=principal.role,
+            customer_id=customer_id,
+            entity=entity,
+            entity_key=entity_key,
+            action=action,
+            before=before,
+            after=after,
+        )
+    )
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+async def add_user(
+    db: Database,
+    username: str,
+    password: str,
+    role: str,
+    customer_id: str | None = None,
+    display_name: str | None = None,
+    *,
+    now: datetime,
+    by: Principal = SYSTEM,
+) -> int:
+    """A new user with an argon2id password hash; its id. Customer users need a customer."""
+    if not _USERNAME.fullmatch(username):
+        raise InvalidRequest(
+            "username: 1 to 64 letters, digits or . _ @ + - (starting with a letter or digit)",
+            "username",
+        )
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(f"password: at least {MIN_PASSWORD} characters", "password")
+    if role not in ROLES:
+        raise InvalidRequest(f"role: one of {', '.join(ROLES)}, not {role!r}", "role")
+    if role == CUSTOMER and not customer_id:
+        raise InvalidRequest("customer_id: a customer user needs its customer", "customer_id")
+    if role == HELPDESK and customer_id:
+        raise InvalidRequest("customer_id: the helpdesk is no customer's", "customer_id")
+    hashed = await asyncio.to_thread(_HASHER.hash, password)
+    try:
+        async with db.transaction() as conn:
+            return await conn.run_sync(
+                lambda c: _add_user(c, username, hashed, role, customer_id, display_name, now, by)
+            )
+    except IntegrityError as err:
+        raise InvalidRequest(f"username: {username!r} is taken", "username") from err
+
+
+def _add_user(
+    conn: Connection,
+    username: str,
+    hashed: str,
+    role: str,
+    customer_id: str | None,
+    display_name: str | None,
+    now: datetime,
+    by: Principal,
+) -> int:
+    if customer_id is not None:
+        known = conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first()
+        if known is None:
+            raise InvalidRequest(f"customer_id: no customer {customer_id!r}", "customer_id")
+    if conn.execute(select(users.c.id).where(users.c.username == username)).first() is not None:
+        raise InvalidRequest(f"username: {username!r} is taken", "username")
+    user_id: int = conn.execute(
+        insert(users)
+        .values(
+            username=username,
+            password_hash=hashed,
+            role=role,
+            customer_id=customer_id,
+            display_name=display_name,
+            created_at=now,
+        )
+        .returning(users.c.id)
+    ).scalar_one()
+    after = {"username": username, "role": role, "display_name": display_name}
+    audit(conn, now, by, customer_id, "user", username, "created", None, after)
+    return user_id
+
+
+async def authenticate(
+    db: Database, username: str, password: str, now: datetime
+) -> Principal | None:
+    """The user if the password is right and the user is enabled; else None, after the same work.
+
+    A hash made with other parameters than today's is replaced by one made with today's.
+    """
+    row = await db.read(
+        lambda c: c.execute(
+            select(
+                users.c.id,
+                users.c.username,
+                users.c.password_hash,
+                users.c.role,
+                users.c.customer_id,
+                users.c.disabled_at,
+            ).where(users.c.username == username)
+        ).first()
+    )
+    hashed = row.password_hash if row is not None else _dummy_hash()
+    good = await asyncio.to_thread(_check, hashed, password)
+    if row is None or not good or (row.disabled_at is not None and row.disabled_at <= now):
+        return None
+    if _HASHER.check_needs_rehash(row.password_hash):
+        fresh = await asyncio.to_thread(_HASHER.hash, password)
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(users).where(users.c.id == row.id).values(password_hash=fresh)
+            )
+    return Principal(row.id, row.username, row.role, row.customer_id)
+
+
+async def user_principal(db: Database, user_id: int, now: datetime) -> Principal | None:
+    """The user with this id as a principal, if it exists and is not disabled (per request)."""
+    row = await db.read(
+        lambda c: c.execute(
+            select(users.c.username, users.c.role, users.c.customer_id, users.c.disabled_at).where(
+                users.c.id == user_id
+            )
+        ).first()
+    )
+    if row is None or (row.disabled_at is not None and row.disabled_at <= now):
+        return None
+    return Principal(user_id, row.username, row.role, row.customer_id)
+
+
+async def set_password(
+    db: Database, username: str, password: str, now: datetime, by: Principal = SYSTEM
+) -> None:
+    """Replace a user's password (argon2id)."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(f"password: at least {MIN_PASSWORD} characters", "password")
+    hashed = await asyncio.to_thread(_HASHER.hash, password)
+
+    def write(conn: Connection) -> None:
+        row = _user_row(conn, username)
+        conn.execute(update(users).where(users.c.id == row.id).values(password_hash=hashed))
+        audit(conn, now, by, row.customer_id, "user", username, "password-set", None, None)
+
+    async with db.transaction() as conn:
+        await conn.run_sync(write)
+
+
+async def disable_user(
+    db: Database, username: str, now: datetime, by: Principal = SYSTEM, disabled: bool = True
+) -> None:
+    """Disable a user (refused at login and at its next request), or enable it again."""
+
+    def write(conn: Connection) -> None:
+        row = _user_row(conn, username)
+        value = now if disabled else None
+        conn.execute(update(users).where(users.c.id == row.id).values(disabled_at=value))
+        action = "disabled" if disabled else "enabled"
+        audit(conn, now, by, row.customer_id, "user", username, action, None, None)
+
+    async with db.transaction() as conn:
+        await conn.run_sync(write)
+
+
+async def list_users(db: Database) -> list[User]:
+    """Every user, by username."""
+    rows = await db.read(
+        lambda c: c.execute(
+            select(
+                users.c.id,
+                users.c.username,
+                users.c.role,
+                users.c.customer_id,
+                users.c.display_name,
+                users.c.created_at,
+                users.c.disabled_at,
+            ).order_by(users.c.username)
+        ).all()
+    )
+    return [User(*row) for row in rows]
+
+
+def _user_row(conn: Connection, username: str) -> Any:
+    row = conn.execute(
+        select(users.c.id, users.c.customer_id).where(users.c.username == username)
+    ).first()
+    if row is None:
+        raise InvalidRequest(f"username: no user {username!r}", "username")
+    return row
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+async def create_api_token(db: Database, user_id: int, name: str, now: datetime) -> str:
+    """A new API token for the user, named `name`; its value, which is shown once."""
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise InvalidRequest("name: 1 to 64 characters", "name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+    def write(conn: Connection) -> None:
+        user = conn.execute(
+            select(users.c.username, users.c.role, users.c.customer_id).where(users.c.id == user_id)
+        ).first()
+        if user is None:
+            raise InvalidRequest(f"user_id: no user {user_id}", "user_id")
+        taken = conn.execute(
+            select(api_tokens.c.name).where(
+                api_tokens.c.user_id == user_id,
+                api_tokens.c.name == name,
+                api_tokens.c.revoked_at.is_(None),
+            )
+        ).first()
+        if taken is not None:
+            raise InvalidRequest(f"name: a token named {name!r} exists already", "name")
+        conn.execute(
+            insert(api_tokens).values(
+                token_hash=token_hash(token), user_id=user_id, name=name, created_at=now
+            )
+        )
+        who = Principal(user_id, user.username, user.role, user.customer_id)
+        key = f"{user.username}/{name}"
+        audit(conn, now, who, user.customer_id, "token", key, "created", None, {"name": name})
+
+    async with db.transaction() as conn:
+        await conn.run_sync(write)
+    return token
+
+
+async def token_principal(db: Database, token: str, now: datetime) -> Principal | None:
+    """The user an API token speaks for, unless it is unknown, revoked or its user disabled."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    hashed = token_hash(token)
+    row = await db.read(
+        lambda c: c.execute(
+            select(
+                api_tokens.c.last_used_at,
+                api_tokens.c.revoked_at,
+                users.c.id,
+                users.c.username,
+                users.c.role,
+                users.c.customer_id,
+                users.c.disabled_at,
+            )
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .where(api_tokens.c.token_hash == hashed)
+        ).first()
+    )
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.disabled_at is not None and row.disabled_at <= now:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_STEP:
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(api_tokens).where(api_tokens.c.token_hash == hashed).values(last_used_at=now)
+            )
+    return Principal(row.id, row.username, row.role, row.customer_id)
+
+
+async def revoke_api_token(db: Database, user_id: int, name: str, now: datetime) -> bool:
+    """Revoke the user's live token named `name`; whether there was one."""
+
+    def write(conn: Connection) -> bool:
+        user = conn.execute(
+            select(users.c.username, users.c.role, users.c.customer_id).where(users.c.id == user_id)
+        ).first()
+        if user is None:
+            return False
+        done = conn.execute(
+            update(api_tokens)
+            .where(
+                api_tokens.c.user_id == user_id,
+                api_tokens.c.name == name,
+                api_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        ).rowcount
+        if done:
+            who = Principal(user_id, user.username, user.role, user.customer_id)
+            key = f"{user.username}/{name}"
+            audit(conn, now, who, user.customer_id, "token", key, "revoked", None, None)
+        return bool(done)
+
+    async with db.transaction() as conn:
+        return await conn.run_sync(write)
+
+
+async def list_api_tokens(db: Database, user_id: int) -> list[ApiToken]:
+    """The user's tokens, newest first (values are never kept)."""
+    rows = await db.read(
+        lambda c: c.execute(
+            select(
+                api_tokens.c.name,
+                api_tokens.c.created_at,
+                api_tokens.c.last_used_at,
+                api_tokens.c.revoked_at,
+            )
+            .where(api_tokens.c.user_id == user_id)
+            .order_by(api_tokens.c.created_at.desc(), api_tokens.c.name)
+        ).all()
+    )
+    return [ApiToken(*row) for row in rows]
