@@ -30,7 +30,10 @@ from collector.store.schema import (
     shipments,
     sites,
 )
-from collector.store.shipping import BACKORDERED, DELIVERED, PLACED, SHIPPED
+from collector.store.shipping import BACKORDERED as BACKORDERED
+from collector.store.shipping import DELIVERED as DELIVERED
+from collector.store.shipping import PLACED as PLACED
+from collector.store.shipping import SHIPPED as SHIPPED
 
 
 @dataclass(frozen=True)
