@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import signal
@@ -20,12 +21,15 @@ from aiohttp import web
 from collector import __version__
 from collector.app import create_app
 from collector.config import CollectorConfig, load_config
-from collector.errors import CollectorError
+from collector.customers import apply as apply_customers
+from collector.customers import load_customers
+from collector.errors import CollectorError, InvalidRequest
 from collector.notify.outbox import Mailer, Pass
 from collector.replenish.job import RunResult, run_plan
 from collector.service import Collector, Settings, utcnow
 from collector.simulation.contract import ContractError, load_fleet, load_usage
 from collector.simulation.runner import simulate
+from collector.store import people
 from collector.store.database import Database
 from collector.store.migrate import migrate
 from collector.tls import fingerprint, self_signed, server_context
@@ -224,6 +228,68 @@ def cmd_mail(config: CollectorConfig, args: argparse.Namespace) -> int:
     return 0 if done.error is None and not done.failed else 1
 
 
+def cmd_load_customers(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Create or update customers, sites and contacts from a customers file (R4, R18)."""
+    customers = load_customers(args.file)
+
+    async def run(db: Database) -> int:
+        await migrate(db)
+        return await apply_customers(db, customers, utcnow())
+
+    count = asyncio.run(_with_database(config, run))
+    print(f"{count} customers loaded from {args.file}")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    """The new user's password: the file's first line, or stdin's (never an argument)."""
+    if args.password_file is not None:
+        try:
+            path: Path = args.password_file
+            return path.read_text().splitlines()[0]
+        except (OSError, IndexError) as err:
+            raise ConfigError(f"--password-file {args.password_file}: no password: {err}") from err
+    if sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_add_user(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """A portal user: the helpdesk, or a customer's user (R17)."""
+    password = _password(args)
+
+    async def run(db: Database) -> int:
+        await migrate(db)
+        return await people.add_user(
+            db,
+            args.username,
+            password,
+            args.role,
+            args.customer,
+            args.display_name,
+            now=utcnow(),
+        )
+
+    user_id = asyncio.run(_with_database(config, run))
+    print(f"user {args.username} ({args.role}) added, id {user_id}")
+    return 0
+
+
+def cmd_create_api_token(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """An API token for a user's machine client; printed once, stored hashed."""
+
+    async def run(db: Database) -> str:
+        await migrate(db)
+        now = utcnow()
+        found = [u for u in await people.list_users(db) if u.username == args.username]
+        if not found or found[0].disabled_at is not None:
+            raise InvalidRequest(f"no active user {args.username!r}", "username")
+        return await people.create_api_token(db, found[0].id, args.name, now)
+
+    print(asyncio.run(_with_database(config, run)))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr-collector",
@@ -273,6 +339,21 @@ def _parser() -> argparse.ArgumentParser:
         "--database", type=Path, help="keep the simulation's SQLite store in this file"
     )
     sim.set_defaults(run=cmd_simulate, config=None)
+    load = command(
+        "load-customers", cmd_load_customers, "create or update customers, sites and contacts"
+    )
+    load.add_argument("file", type=Path, help="customers TOML (examples/demo/customers.toml)")
+    user = command("add-user", cmd_add_user, "add a portal user (password from a file or stdin)")
+    user.add_argument("--username", required=True)
+    user.add_argument("--role", choices=("helpdesk", "customer"), required=True)
+    user.add_argument("--customer", help="the customer's id, for a customer user")
+    user.add_argument("--display-name")
+    user.add_argument("--password-file", type=Path, help="its first line is the password")
+    api_token = command(
+        "create-api-token", cmd_create_api_token, "make an API token for a user (shown once)"
+    )
+    api_token.add_argument("--username", required=True)
+    api_token.add_argument("--name", required=True, help="what the token is for")
     revoke = command("revoke-key", cmd_revoke_key, "revoke an agent's key")
     revoke.add_argument("key_id", help="the key id (16 hex digits)")
     return parser

@@ -1,0 +1,68 @@
+"""The customers file: customers, their sites and supplies contacts, loaded in one go (R4, R18).
+
+TOML, strict like the config (unknown keys are errors naming the key). Loading it again
+updates what changed and adds what is new; nothing is removed. Users and devices are not in
+it: users are made with `asr-collector add-user`, devices are registered once they report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from collector.store import fleet
+from collector.store.database import Database
+from common.strictconfig import Strict, load_toml
+
+Language = Literal["it", "fr", "en"]
+
+
+class SiteIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=500)  # R18: where shipments go
+
+
+class ContactIn(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    display_name: str | None = None
+    language: Language | None = None  # unset: the customer's
+
+
+class CustomerIn(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    kind: Literal["mps", "self"]  # mps: the helpdesk acts and is told
+    name: str | None = None
+    language: Language = "en"
+    sites: tuple[SiteIn, ...] = ()
+    contacts: tuple[ContactIn, ...] = ()
+
+
+class CustomersFile(Strict):
+    customers: tuple[CustomerIn, ...]
+
+
+def load_customers(path: Path) -> CustomersFile:
+    """The customers file; ConfigError names the file and every wrong key."""
+    return load_toml(CustomersFile, path)
+
+
+async def apply(db: Database, customers: CustomersFile, now: datetime) -> int:
+    """Create or update every customer with its sites and contacts; how many customers."""
+    for c in customers.customers:
+        await fleet.add_customer(
+            db,
+            c.id,
+            c.kind,
+            now,
+            name=c.name,
+            language=c.language,
+            sites_=[(site.name, site.address) for site in c.sites],
+            contacts_=[
+                fleet.ContactSpec(x.name, x.email, x.display_name, x.language) for x in c.contacts
+            ],
+        )
+    return len(customers.customers)
