@@ -8,7 +8,7 @@ VENV := .venv
 SIM_PYTHON ?= /usr/bin/python3
 SIM_VENV := .venv-sim
 
-.PHONY: demo test lint bench setup postgres clean
+.PHONY: demo test lint bench setup postgres browser clean
 
 setup: $(VENV)/.installed $(SIM_VENV)/.installed
 
@@ -27,12 +27,16 @@ $(SIM_VENV)/.installed:
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 
+# The portal's browser tests drive Debian's Chromium (with its driver), not a downloaded one.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup postgres lint
+test: setup postgres browser lint
 	$(VENV)/bin/pytest -q
 
 demo: $(VENV)/.installed
