@@ -17,6 +17,7 @@ from aiohttp import web
 
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
 from collector.config import CollectorConfig
+from collector.fulfil import views as fulfil
 from collector.metrics import Metrics
 from collector.notify.outbox import Mailer, run_mailer
 from collector.replenish.job import schedule
@@ -40,7 +41,10 @@ def create_app(
     app.cleanup_ctx.append(_nonce_pruner)
     app.cleanup_ctx.append(_planner)
     app.cleanup_ctx.append(_mailer)
+    app.cleanup_ctx.append(fulfil.inbound_ctx)  # the warehouse's updates: key, nonce pruning
+    app.cleanup_ctx.append(fulfil.dispatcher_ctx)  # new shipments to the warehouse
     app.add_routes(ROUTES)
+    app.add_routes(fulfil.ROUTES)
     return app
 
 

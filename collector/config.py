@@ -143,8 +143,8 @@ class WarehouseSection(Strict):
 
     mode "webhook" posts each new shipment, signed, to `url` (collector.fulfil.outbound);
     "simulated" hands them to the built-in warehouse instead (collector.fulfil.simulated);
-    "off" keeps them waiting in the outbox. The inbound API takes updates signed with the
-    secret in `inbound_secret_file` in every mode but "off" without one.
+    "off" keeps them waiting in the outbox. The inbound API (POST /api/v1/warehouse/updates)
+    takes updates signed with the key in `inbound_secret_file`; without one it is off (404).
     """
 
     mode: Literal["off", "webhook", "simulated"] = "off"

@@ -8,7 +8,8 @@ this order, each refusal changing nothing:
 3. in one transaction: the nonce stored (taken before: a replay, refused) and the shipment's
    step (collector.store.shipping: event, times, tracking and the R15 email in the outbox).
    A step the shipment cannot take (delivered, then backordered) or an unknown shipment rolls
-   the nonce back with it; a step taken already changes nothing and says so.
+   the nonce back with it; a step taken already changes nothing and says so. The shipment's
+   request, if still waiting for its acknowledgement, is acknowledged: the warehouse has it.
 Also the collector's own driver of the simulated warehouse (`apply_simulated`, mode
 "simulated"), which applies the same steps without HTTP or signatures, and the nonces' pruning.
 Is not: the HTTP status of each refusal (the views), nor the sending of requests (outbound).
@@ -25,6 +26,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
+from sqlalchemy import update as sa_update
 
 from collector.errors import CollectorError, InvalidTransition, ReplayedNonce, UnknownShipment
 from collector.fulfil.message import Update, reference
@@ -111,7 +113,24 @@ def _apply(
         expected_at=update.expected_at,
         detail=detail,
     )
-    return shipping.take(conn, [update.shipment_id], step, now)[update.shipment_id]
+    changed = shipping.take(conn, [update.shipment_id], step, now)[update.shipment_id]
+    if nonce is not None:
+        # The warehouse speaks of the shipment: it has the request, whose ack may have been
+        # lost. No need to send it again.
+        conn.execute(
+            sa_update(fulfilment_requests)
+            .where(
+                (fulfilment_requests.c.shipment_id == update.shipment_id)
+                & fulfilment_requests.c.status.in_(("pending", "sending"))
+            )
+            .values(
+                status="acked",
+                acked_at=now,
+                claimed_at=None,
+                last_error="acknowledged by the warehouse's update",
+            )
+        )
+    return changed
 
 
 async def prune_nonces(db: Database, now: datetime, skew_seconds: float) -> int:

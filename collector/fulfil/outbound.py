@@ -23,6 +23,7 @@ Is: `send_due`, one pass over `fulfilment_requests` at `now`, the mailer's patte
 In mode "simulated" the requests go to the built-in warehouse in this process instead
 (collector.fulfil.simulated) and are acknowledged at once.
 `run_dispatcher` repeats the pass every `interval_seconds` inside `serve`.
+A warehouse's update about a shipment acknowledges its request as well (inbound).
 Is not: the writing of the requests (placed with their shipment, collector.store.shipping),
 nor the warehouse's updates (collector.fulfil.inbound).
 """
@@ -163,7 +164,10 @@ class Dispatcher:
                 order = read_request(body)
             except InvalidRequest as err:
                 return _Answer(FAILED, f"the simulated warehouse refused it: {err}")
-            self.simulated.receive(order, now)
+            # Its memory is the acknowledged row: collector.fulfil.inbound.apply_simulated
+            # recomputes the fate from it, so nothing is kept here.
+            fate = self.simulated.fate(order.shipment_id, now)
+            log.debug("simulated warehouse: %s ships at %s", order.reference, fate.ships_at)
             return _Answer(ACKED, "taken by the simulated warehouse")
         url = self.warehouse.url
         assert url is not None
