@@ -20,6 +20,9 @@ from collector.config import CollectorConfig
 from collector.fulfil import views as fulfil
 from collector.metrics import Metrics
 from collector.notify.outbox import Mailer, run_mailer
+from collector.portal import api as portal_api
+from collector.portal import pages as portal_pages
+from collector.portal.auth import setup_portal_auth
 from collector.replenish.job import schedule
 from collector.service import Clock, Collector, Settings, utcnow
 from collector.store.database import Database
@@ -45,6 +48,11 @@ def create_app(
     app.cleanup_ctx.append(fulfil.dispatcher_ctx)  # new shipments to the warehouse
     app.add_routes(ROUTES)
     app.add_routes(fulfil.ROUTES)
+    if config.portal.enabled:  # R17: the portal's pages and its JSON API, behind login
+        setup_portal_auth(app, config)
+        portal_pages.setup_pages(app)
+        app.add_routes(portal_api.ROUTES)
+        app.add_routes(portal_pages.ROUTES)
     return app
 
 

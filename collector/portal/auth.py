@@ -1,7 +1,8 @@
 """Who is asking, for the portal's pages and API: sessions, API tokens and CSRF.
 
 Is: the session (an encrypted cookie, `asr_session`: HttpOnly, SameSite=Lax, Secure unless
-configured off, with the user, role, customer, login time and a CSRF token; its Fernet key
+configured off, with the session id, user, role, customer, login time and a CSRF token; the
+session id names a `portal_sessions` row, so a logout ends it on the server; its Fernet key
 from `portal.session_key_file` or made once in the state directory); the user re-read from
 the database on every request, so a disabled or deleted user is out at once; bearer API
 tokens (`Authorization: Bearer asrp_...`); and the CSRF checks: a form's hidden
@@ -12,6 +13,7 @@ Is not: what a principal may see or change (collector.portal.queries, .changes).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -24,6 +26,7 @@ from urllib.parse import quote
 
 import aiohttp_session
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
@@ -48,8 +51,10 @@ __all__ = [
     "helpdesk_required",
     "load_session_key",
     "login_required",
+    "safe_next",
     "setup_portal_auth",
     "start_session",
+    "via_session",
 ]
 
 COOKIE_NAME = "asr_session"
@@ -62,6 +67,7 @@ LOGIN_PATH = "/login"
 _PRINCIPAL = web.RequestKey("portal_principal", object)  # Principal | None, once looked up
 _VIA = web.RequestKey("portal_via", str)  # "session", "token" or "" (anonymous)
 MAX_AGE = web.AppKey("portal_max_age", int)  # seconds a login lasts
+_SESSION_MIDDLEWARE: web.AppKey[Middleware] = web.AppKey("portal_session_middleware")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,18 +107,35 @@ def _make_key(path: Path) -> None:
 
 
 def setup_portal_auth(app: web.Application, config: CollectorConfig) -> None:
-    """Install the session middleware (the encrypted `asr_session` cookie) on the app."""
-    max_age = max(60, int(config.portal.session_max_age_hours * 3600))
-    storage = EncryptedCookieStorage(
-        Fernet(base64.urlsafe_b64encode(load_session_key(config))),
-        cookie_name=COOKIE_NAME,
-        max_age=max_age,
-        httponly=True,
-        secure=config.portal.cookie_secure,
-        samesite="Lax",
-    )
-    app[MAX_AGE] = max_age
-    aiohttp_session.setup(app, storage)
+    """Install the session middleware (the encrypted `asr_session` cookie) on the app.
+
+    The key is read (or made) when the app starts, not here: the factory touches no files.
+    """
+    app[MAX_AGE] = max(60, int(config.portal.session_max_age_hours * 3600))
+    app.middlewares.append(_sessions)
+    app.on_startup.append(_open_sessions(config))
+
+
+def _open_sessions(config: CollectorConfig) -> Callable[[web.Application], Awaitable[None]]:
+    async def start(app: web.Application) -> None:
+        key = await asyncio.to_thread(load_session_key, config)
+        storage = EncryptedCookieStorage(
+            Fernet(base64.urlsafe_b64encode(key)),
+            cookie_name=COOKIE_NAME,
+            max_age=app[MAX_AGE],
+            httponly=True,
+            secure=config.portal.cookie_secure,
+            samesite="Lax",
+        )
+        app[_SESSION_MIDDLEWARE] = aiohttp_session.session_middleware(storage)
+
+    return start
+
+
+@web.middleware
+async def _sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp_session's middleware, made with the key the app read when it started."""
+    return await request.app[_SESSION_MIDDLEWARE](request, handler)
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -121,6 +144,9 @@ def setup_portal_auth(app: web.Application, config: CollectorConfig) -> None:
 async def start_session(request: web.Request, principal: Principal) -> None:
     """Log the principal in: a new session (nothing carried over) with a new CSRF token."""
     session = await aiohttp_session.new_session(request)
+    assert principal.user_id is not None, "only users log in"
+    db, now = request.app[COLLECTOR].db, request.app[CLOCK]()
+    session["sid"] = await people.open_session(db, principal.user_id, now, request.app[MAX_AGE])
     session["uid"] = principal.user_id
     session["username"] = principal.username
     session["role"] = principal.role
@@ -132,8 +158,12 @@ async def start_session(request: web.Request, principal: Principal) -> None:
 
 
 async def end_session(request: web.Request) -> None:
-    """Log out: the session is emptied and its cookie removed."""
+    """Log out: the session is ended on the server (a kept copy of the cookie is refused too),
+    emptied, and its cookie removed."""
     session = await aiohttp_session.get_session(request)
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        await people.close_session(request.app[COLLECTOR].db, session_id, request.app[CLOCK]())
     session.invalidate()
     request[_PRINCIPAL] = None
     request[_VIA] = ""
@@ -171,7 +201,11 @@ async def _lookup(request: web.Request) -> tuple[Principal | None, str]:
     too_old = not isinstance(login_at, int | float) or (
         now.timestamp() - login_at > request.app[MAX_AGE]
     )
-    principal = None if too_old else await people.user_principal(db, user_id, now)
+    session_id = session.get("sid")
+    ended = not isinstance(session_id, str) or not await people.session_open(
+        db, session_id, user_id
+    )
+    principal = None if too_old or ended else await people.user_principal(db, user_id, now)
     if principal is None or principal.role not in (HELPDESK, CUSTOMER):
         session.invalidate()  # expired, or the user was disabled or removed
         return None, ""
@@ -222,6 +256,13 @@ async def check_csrf_header(request: web.Request) -> bool:
     if request.method in SAFE_METHODS or not await via_session(request):
         return True
     return _same(request.headers.get(CSRF_HEADER), await _expected_csrf(request))
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after the login: a path on this site only (no open redirect), else "/"."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
 
 
 # --- decorators ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from html import escape
+from itertools import pairwise
 
 Point = tuple[datetime, float]
 
@@ -59,12 +60,13 @@ def level_chart(
         )
     for segment in _segments(history):
         parts.append(_line(plot, segment, "chart-history", 'stroke="#0b5cad" stroke-width="2"'))
-    for before, after in _refills(history):
+    for before, after in _refills(history):  # R13: a new cartridge went in
         x, y = plot.x(after[0]), plot.y(after[1])
         parts.append(
             f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3.5" fill="#ffffff" stroke="#0b5cad"'
             f' stroke-width="1.5" class="chart-refill"><title>new cartridge about'
-            f" {after[0]:%Y-%m-%d}: {before[1]:.0f} % to {after[1]:.0f} %</title></circle>"
+            f" {after[0]:%Y-%m-%d}: {_clamp(before[1]):.0f} % to {_clamp(after[1]):.0f} %"
+            "</title></circle>"
         )
     if forecast:
         parts.append(
@@ -186,7 +188,7 @@ def _segments(history: Sequence[Point]) -> list[list[Point]]:
 def _refills(history: Sequence[Point]) -> list[tuple[Point, Point]]:
     return [
         (before, after)
-        for before, after in zip(history, history[1:])
+        for before, after in pairwise(history)
         if _clamp(after[1]) - _clamp(before[1]) > REFILL_RISE
     ]
 

@@ -5,7 +5,7 @@ sees its own customer's objects only, and another customer's device, order or si
 simply not there (None or left out, never "forbidden"), so nothing of it leaks. Levels and
 days left are the forecast's (collector.replenish.forecast) at `now`, from the stored track;
 the balance (R13) counts the orders not yet in the track too, so an extra order (R14) shows
-at once. Each view is a frozen dataclass with `to_dict()` for the JSON API.
+at once. The views are collector.portal.models' frozen records (`to_dict()` for the API).
 Is not: a writer (collector.portal.changes), or the daily run's decisions.
 """
 
@@ -14,14 +14,30 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, select, true
 
 from collector.errors import InvalidRequest
 from collector.fulfil.message import reference
+from collector.portal.models import (
+    Account,
+    AuditEntry,
+    ContactView,
+    CustomerView,
+    DeviceView,
+    FleetRow,
+    OrderLine,
+    ShipmentEvent,
+    ShipmentView,
+    SiteDevice,
+    SiteRef,
+    SiteView,
+    SupplyView,
+    UnregisteredDevice,
+)
 from collector.portal.principal import Principal
 from collector.replenish.daily import point_of
 from collector.replenish.forecast import Forecast, Track, forecast, with_order
@@ -52,230 +68,7 @@ OPEN_STATUSES = ("placed", "backordered", "shipped")
 STATUSES = ("placed", "backordered", "shipped", "delivered", "installed", "cancelled")
 FILTERS = ("disconnected", "low", "high-usage", "open-orders")
 FORECAST_DAYS_SHOWN = 365.0  # the forecast line stops a year ahead
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-class _View:
-    def to_dict(self) -> dict[str, Any]:
-        """The view as JSON values (times in ISO 8601, UTC)."""
-        out: dict[str, Any] = _plain(self)
-        return out
-
-
-# --- the views -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Account(_View):
-    """The principal, and what its customer is (MPS: the helpdesk changes things, R4, R18)."""
-
-    user_id: int | None
-    username: str
-    role: str
-    customer_id: str | None
-    customer_name: str | None
-    customer_kind: str | None  # mps or self; None for the helpdesk
-
-
-@dataclass(frozen=True)
-class CustomerView(_View):
-    id: str
-    name: str | None
-    kind: str  # mps or self
-    language: str | None
-
-
-@dataclass(frozen=True)
-class FleetRow(_View):
-    """One registered device in the fleet list."""
-
-    serial: str
-    model: str | None
-    customer_id: str
-    customer_name: str | None
-    customer_kind: str
-    site_id: int
-    site_name: str
-    contact_id: int
-    contact_name: str  # the display name, else the email
-    contact_email: str
-    state: str  # collector.replenish.lifecycle.STATES
-    state_reason: str
-    high_usage: bool  # R6
-    last_reading_at: datetime | None
-    lowest_percent: float | None  # of its toner and ink, now
-    days_left_min: float | None  # in the installed cartridges, now (R7, R17)
-    open_orders: int  # shipments placed, backordered or shipped
-    flags: tuple[str, ...]  # of FILTERS
-
-
-@dataclass(frozen=True)
-class UnregisteredDevice(_View):
-    """A device an agent of the customer reads, not in ASR yet (R4: can be registered)."""
-
-    serial: str
-    model: str | None
-    customer_id: str
-    customer_name: str | None
-    customer_kind: str
-    site_id: int
-    site_name: str
-    first_seen: datetime
-    last_seen: datetime
-
-
-@dataclass(frozen=True)
-class SiteRef(_View):
-    id: int
-    name: str
-    address: str | None
-
-
-@dataclass(frozen=True)
-class ContactView(_View):
-    id: int
-    customer_id: str
-    name: str
-    email: str
-    display_name: str | None
-    language: str | None
-
-
-@dataclass(frozen=True)
-class SupplyView(_View):
-    """One supply of a device, now (R7, R13, R17)."""
-
-    supply_id: str
-    kind: str  # toner, ink, waste (R5)
-    colour: str | None
-    sku: str
-    unit: str | None  # g or % (what the rate is in)
-    level_percent: float | None  # toner left (a waste container's room left), now
-    rate_per_day: float | None  # in `unit` (R7)
-    rate_percent_per_day: float | None
-    days_left: float | None  # in the installed cartridge
-    days_left_total: float | None  # with the balance (R13): what the trigger looks at (R8)
-    runs_out_at: datetime | None
-    balance: int  # R13: cartridges ordered and not installed (R14's extras included)
-    next_order_at: datetime | None  # when it reaches the trigger (R8); None: not planned
-    next_order_reason: str
-    confidence: float
-    history: tuple[tuple[datetime, float], ...]  # (time, percent), the last history_days
-    forecast_line: tuple[tuple[datetime, float], ...]  # (time, percent), now to empty
-
-
-@dataclass(frozen=True)
-class OrderLine(_View):
-    serial: str
-    supply_id: str
-    sku: str
-    quantity: int
-    reason: str  # trigger, consolidated, waste-with-black, spike, extra
-
-
-@dataclass(frozen=True)
-class ShipmentEvent(_View):
-    status: str
-    at: datetime
-    source: str  # plan, helpdesk, warehouse, readings, customer
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ShipmentView(_View):
-    """An order (one shipment) and its latest state (R15)."""
-
-    id: int
-    reference: str  # ASR-000123
-    customer_id: str
-    site_id: int
-    site_name: str
-    status: str
-    placed_at: datetime
-    shipped_at: datetime | None
-    delivered_at: datetime | None
-    installed_at: datetime | None
-    cancelled_at: datetime | None
-    expected_at: datetime | None
-    tracking: str | None
-    carrier: str | None
-    address: str | None
-    placed_by: str  # plan (ASR) or helpdesk (R14)
-    lines: tuple[OrderLine, ...]
-    events: tuple[ShipmentEvent, ...]
-
-
-@dataclass(frozen=True)
-class DeviceView(_View):
-    """One device: facts, state, where it ships and who is told, supplies, orders (R17)."""
-
-    serial: str
-    model: str | None
-    registered: bool
-    registered_at: datetime | None
-    customer_id: str
-    customer_name: str | None
-    customer_kind: str
-    site: SiteRef
-    contact: ContactView | None  # None: not registered
-    state: str | None  # None: not registered
-    state_reason: str | None
-    state_since: datetime | None
-    high_usage: bool
-    first_seen: datetime | None
-    last_reading_at: datetime | None
-    supplies: tuple[SupplyView, ...]
-    open_orders: tuple[ShipmentView, ...]
-    past_orders: tuple[ShipmentView, ...]
-
-
-@dataclass(frozen=True)
-class SiteDevice(_View):
-    serial: str
-    model: str | None
-    contact_id: int
-    state: str | None
-
-
-@dataclass(frozen=True)
-class SiteView(_View):
-    """A site: its shipping address (R18), the customer's contacts, its devices."""
-
-    id: int
-    customer_id: str
-    customer_name: str | None
-    customer_kind: str
-    name: str
-    address: str | None
-    contacts: tuple[ContactView, ...]  # the customer's: any can be a device's contact here
-    devices: tuple[SiteDevice, ...]
-
-
-@dataclass(frozen=True)
-class AuditEntry(_View):
-    id: int
-    at: datetime
-    actor: str
-    role: str
-    customer_id: str | None
-    entity: str
-    entity_key: str
-    action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+_T = TypeVar("_T")
 
 
 # --- scoping -------------------------------------------------------------------------------
@@ -396,6 +189,42 @@ def _tracks(conn: Connection, where: ColumnElement[bool]) -> dict[tuple[str, str
     return {(s, i): Track.from_json(t) for s, i, t in conn.execute(query)}
 
 
+def _figures(
+    conn: Connection, where: ColumnElement[bool], now: datetime
+) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+    """Each tracked supply's percent and days left now, from its stored forecast figures.
+
+    The same numbers as the forecast at `now` (the level falls at the rate since the run that
+    stored them), without reading the tracks: the fleet list reads every device's.
+    """
+    query = (
+        select(
+            supply_tracks.c.serial,
+            supply_tracks.c.supply_id,
+            supply_tracks.c.forecast,
+            supply_tracks.c.updated_at,
+        )
+        .join(asr_devices, asr_devices.c.serial == supply_tracks.c.serial)
+        .where(where)
+    )
+    out: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+    for serial, supply_id, fig, updated_at in conn.execute(query):
+        remaining, capacity, rate = (
+            fig.get("remaining"),
+            fig.get("capacity"),
+            fig.get("rate_per_day"),
+        )
+        if remaining is None:
+            out[(serial, supply_id)] = (None, None)
+            continue
+        elapsed = max(0.0, (now - updated_at).total_seconds()) / 86_400
+        left = max(0.0, remaining - (rate or 0.0) * elapsed)
+        percent = round(max(0.0, min(100.0, 100.0 * left / capacity)), 1) if capacity else None
+        days = round(left / rate, 1) if rate else None
+        out[(serial, supply_id)] = (percent, days)
+    return out
+
+
 def _uncounted(conn: Connection, where: ColumnElement[bool]) -> dict[tuple[str, str], int]:
     """R13/R14: cartridges ordered and not yet in a track's balance (none cancelled)."""
     query = (
@@ -503,26 +332,34 @@ async def fleet(
             asr_devices.c.customer_id, site_rows.c.name, asr_devices.c.serial
         )
         rows = list(conn.execute(query))
-        tracks = _tracks(conn, where)
-        uncounted = _uncounted(conn, where)
+        figures = _figures(conn, where, now)
         open_counts = _open_counts(conn, where)
-        latest = _latest_percents(conn, where)
         consumed: dict[str, list[str]] = defaultdict(list)
         for s in _supply_rows(conn, where):
             if s.kind in CONSUMED_KINDS:
                 consumed[s.serial].append(s.supply_id)
+        untracked = sorted(
+            {
+                serial
+                for serial, ids in consumed.items()
+                if any((serial, i) not in figures for i in ids)
+            }
+        )
+        latest: dict[tuple[str, str], float] = {}
+        for chunk in _chunks(untracked, 500):  # before their first daily run: the readings'
+            latest.update(_latest_percents(conn, and_(where, asr_devices.c.serial.in_(chunk))))
         out = []
         for row in rows:
             percents: list[float] = []
             days: list[float] = []
             for supply_id in consumed[row.serial]:
                 key = (row.serial, supply_id)
-                status = _status(tracks.get(key), uncounted.get(key, 0), now, rules)
-                level = status.percent if status.percent is not None else latest.get(key)
+                level, left = figures.get(key, (None, None))
+                level = level if level is not None else latest.get(key)
                 if level is not None:
                     percents.append(level)
-                if status.forecast is not None and status.forecast.days_left is not None:
-                    days.append(status.forecast.days_left)
+                if left is not None:
+                    days.append(left)
             state, reason = _state(row, now, rules)
             lowest = min(percents) if percents else None
             days_min = _finite(min(days)) if days else None
@@ -919,7 +756,7 @@ def _shipments(
     ]
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -962,8 +799,12 @@ async def order(db: Database, principal: Principal, shipment_id: int) -> Shipmen
 # --- sites and contacts --------------------------------------------------------------------
 
 
-async def sites(db: Database, principal: Principal) -> list[SiteView]:
+async def sites(
+    db: Database, principal: Principal, *, site_id: int | None = None
+) -> list[SiteView]:
     """The sites the principal sees, with the customer's contacts and the site's devices."""
+
+    only = true() if site_id is None else site_rows.c.id == site_id
 
     def read(conn: Connection) -> list[SiteView]:
         rows = list(
@@ -977,7 +818,7 @@ async def sites(db: Database, principal: Principal) -> list[SiteView]:
                     customers.c.kind,
                 )
                 .join(customers, customers.c.id == site_rows.c.customer_id)
-                .where(_scope(principal, site_rows.c.customer_id))
+                .where(_scope(principal, site_rows.c.customer_id), only)
                 .order_by(site_rows.c.customer_id, site_rows.c.name)
             )
         )
@@ -1077,12 +918,29 @@ __all__ = [
     "UnregisteredDevice",
     "account",
     "audit_trail",
+    "contact",
     "contact_list",
     "customer_list",
     "device",
     "fleet",
     "order",
     "orders",
+    "site",
     "sites",
     "unregistered",
 ]
+
+
+async def contact(db: Database, principal: Principal, contact_id: int) -> ContactView | None:
+    """One contact the principal sees; None otherwise."""
+    query = select(contacts).where(
+        contacts.c.id == contact_id, _scope(principal, contacts.c.customer_id)
+    )
+    row = await db.read(lambda c: c.execute(query).first())
+    return _contact(row) if row is not None else None
+
+
+async def site(db: Database, principal: Principal, site_id: int) -> SiteView | None:
+    """One site the principal sees, with its contacts and devices; None otherwise."""
+    found = await sites(db, principal, site_id=site_id)
+    return found[0] if found else None

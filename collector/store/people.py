@@ -20,13 +20,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from collector.errors import InvalidRequest
 from collector.portal.principal import CUSTOMER, HELPDESK, ROLES, SYSTEM, Principal
 from collector.store.database import Database
-from collector.store.schema import api_tokens, audit_log, customers, users
+from collector.store.schema import api_tokens, audit_log, customers, portal_sessions, users
 
 TOKEN_PREFIX = "asrp_"
 MIN_PASSWORD = 10
@@ -283,6 +283,53 @@ def _user_row(conn: Connection, username: str) -> Any:
     if row is None:
         raise InvalidRequest(f"username: no user {username!r}", "username")
     return row
+
+
+# --- portal sessions -----------------------------------------------------------------------
+
+
+async def open_session(db: Database, user_id: int, now: datetime, max_age_seconds: float) -> str:
+    """A new login's session id (for the cookie; only its hash is kept); the user's sessions
+    older than `max_age_seconds` are dropped on the way."""
+    session_id = secrets.token_urlsafe(32)
+    async with db.transaction() as conn:
+        await conn.execute(
+            delete(portal_sessions).where(
+                portal_sessions.c.user_id == user_id,
+                portal_sessions.c.created_at < now - timedelta(seconds=max_age_seconds),
+            )
+        )
+        await conn.execute(
+            insert(portal_sessions).values(
+                id_hash=token_hash(session_id), user_id=user_id, created_at=now
+            )
+        )
+    return session_id
+
+
+async def session_open(db: Database, session_id: str, user_id: int) -> bool:
+    """Whether this session of this user was opened here and not ended (by a logout)."""
+    row = await db.read(
+        lambda c: c.execute(
+            select(portal_sessions.c.user_id, portal_sessions.c.ended_at).where(
+                portal_sessions.c.id_hash == token_hash(session_id)
+            )
+        ).first()
+    )
+    return row is not None and row.user_id == user_id and row.ended_at is None
+
+
+async def close_session(db: Database, session_id: str, now: datetime) -> None:
+    """End a session on the server: its cookie, even a copy, no longer logs anyone in."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(portal_sessions)
+            .where(
+                portal_sessions.c.id_hash == token_hash(session_id),
+                portal_sessions.c.ended_at.is_(None),
+            )
+            .values(ended_at=now)
+        )
 
 
 # --- API tokens ----------------------------------------------------------------------------

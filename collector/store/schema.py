@@ -475,6 +475,17 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime),
 )
 
+# Portal logins: the session cookie names its row, so a logout ends the session on the server
+# too (a copy of the cookie kept from before is refused).
+portal_sessions = Table(
+    "portal_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 hex of the cookie's session id
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),  # logged out; NULL: open until it expires
+)
+
 # Who changed what and when (R4 registration, R14 extra orders, R18 address and contact).
 audit_log = Table(
     "audit_log",

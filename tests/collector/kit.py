@@ -342,6 +342,7 @@ def collector_config(pki: Pki, **ingest: object) -> CollectorConfig:
                 "tls_key": pki.server_key,
             },
             "ingest": ingest,
+            "collector": {"state_dir": pki.server_cert.parent / "state"},  # the session key
         }
     )
 

@@ -13,7 +13,9 @@ NS = {"svg": "http://www.w3.org/2000/svg"}
 NOW = datetime(2026, 3, 20, 12, tzinfo=timezone.utc)
 
 
-def _days(*levels: float, start: datetime = NOW - timedelta(days=10)) -> list[tuple[datetime, float]]:
+def _days(
+    *levels: float, start: datetime = NOW - timedelta(days=10)
+) -> list[tuple[datetime, float]]:
     return [(start + timedelta(days=i), level) for i, level in enumerate(levels)]
 
 

@@ -4,8 +4,8 @@ Shipments keep the address they were placed for (R3, R18), the warehouse's track
 two more states: installed (R13) and cancelled. Every step is a `shipment_events` row with
 its time and source. Each new shipment's request to the warehouse waits in
 `fulfilment_requests` until acknowledged; the warehouse's updates leave their nonce in
-`warehouse_nonces` so a replay is refused. Users (customer or helpdesk), hashed API tokens
-and an audit trail of who changed what (R4, R14, R18).
+`warehouse_nonces` so a replay is refused. Users (customer or helpdesk), their portal
+sessions, hashed API tokens and an audit trail of who changed what (R4, R14, R18).
 
 Revision ID: 0005
 Revises: 0004
@@ -110,6 +110,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
     op.create_table(
+        "portal_sessions",
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_portal_sessions_user_id", "portal_sessions", ["user_id"])
+    op.create_table(
         "audit_log",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -128,6 +136,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (
         "audit_log",
+        "portal_sessions",
         "api_tokens",
         "users",
         "warehouse_nonces",
