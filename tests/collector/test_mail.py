@@ -324,6 +324,7 @@ def test_every_template_renders_with_and_without_optional_values(kind: str, lang
     line = N(serial="<X&1>", supply="black", sku="TN-K", quantity=2, reason="trigger")
     full = N(
         id=7,
+        reference="ASR-000007",
         placed_at=at,
         address="Via Roma 1",
         tracking="1Z999",
@@ -331,7 +332,16 @@ def test_every_template_renders_with_and_without_optional_values(kind: str, lang
         expected=at.date(),
         lines=[line],
     )
-    bare = N(id=7, placed_at=at, address=None, tracking=None, carrier=None, expected=None, lines=[])
+    bare = N(
+        id=7,
+        reference="ASR-000007",
+        placed_at=at,
+        address=None,
+        tracking=None,
+        carrier=None,
+        expected=None,
+        lines=[],
+    )
     device = N(serial="<X&1>", model="MFP", site="milano", address="Via Roma 1", last_seen=at)
     plain = N(serial="S-2", model=None, site="milano", address=None, last_seen=None)
     composer = Composer("asr@dealer.example")
