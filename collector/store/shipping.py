@@ -9,7 +9,9 @@ raises InvalidTransition and changes nothing; a step it has taken already change
 says so (a warehouse may report twice).
 Installed is read off the readings (R13): each install the daily run detects is given, oldest
 first, to the oldest shipped line of that supply still waiting for one; a shipment whose lines
-are all installed is installed. A cancelled shipment leaves its supplies' balances.
+are all installed is installed (a line of a supply that never reports a number, which no
+reading can show replaced, does not hold it back). A cancelled shipment leaves its supplies'
+balances.
 Is not: the decision to order (collector.replenish) or the sending (collector.fulfil).
 """
 
@@ -346,11 +348,22 @@ def installed(
         .order_by(supply_events.c.at, supply_events.c.id)
     ):
         installs[(event.serial, event.supply_id)].append(event.at)
+    # A supply that never reported a number (a waste box saying only "some remaining") cannot
+    # be seen replaced: its lines do not hold their shipment back.
+    blind = {
+        (serial, supply_id)
+        for serial, supply_id, track in conn.execute(
+            select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.track).where(
+                supply_tracks.c.serial.in_(serials)
+            )
+        )
+        if (serial, supply_id) in judged and track.get("last_value") is None
+    }
     need: dict[int, int] = defaultdict(int)  # each shipment's cartridges not seen installed
     waiting: dict[tuple[str, str], list[list[Any]]] = defaultdict(list)
     for row in line_rows:
         key = (row.serial, row.supply_id)
-        if key not in judged or row.status not in (SHIPPED, DELIVERED, INSTALLED):
+        if key not in judged or key in blind or row.status not in (SHIPPED, DELIVERED, INSTALLED):
             continue
         need[row.shipment_id] += row.quantity
         # [shipment, cartridges not yet seen installed, when they can first be]
