@@ -229,13 +229,11 @@ async def dispatchers() -> AsyncIterator[list[Dispatcher]]:
 
 
 def _wire(app: web.Application) -> None:
-    """What collector.app does for the warehouse, if it does not yet."""
+    """collector.app serves the updates API and owns the dispatcher."""
     paths = {route.resource.canonical for route in app.router.routes() if route.resource}
-    if fulfil_views.UPDATES_PATH not in paths:
-        app.add_routes(fulfil_views.ROUTES)
-    for ctx in (fulfil_views.inbound_ctx, fulfil_views.dispatcher_ctx):
-        if ctx not in app.cleanup_ctx:
-            app.cleanup_ctx.append(ctx)
+    assert fulfil_views.UPDATES_PATH in paths
+    assert fulfil_views.inbound_ctx in app.cleanup_ctx
+    assert fulfil_views.dispatcher_ctx in app.cleanup_ctx
 
 
 ServeFactory = Callable[..., Awaitable[Served]]
@@ -250,6 +248,7 @@ async def serve(db: Database, pki: Pki, clock: Clock, keys: Keys) -> AsyncIterat
     async def start(**warehouse: Any) -> Served:
         config = CollectorConfig.model_validate(
             {
+                "collector": {"state_dir": keys.inbound_file.parent / "state"},
                 "server": {"host": "127.0.0.1", "port": 0},
                 "plan": {"enabled": False},
                 "warehouse": {

@@ -33,7 +33,6 @@ from collector.portal.auth import (
     load_session_key,
     login_required,
     safe_next,
-    setup_portal_auth,
 )
 from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
@@ -158,12 +157,11 @@ def portal_config(pki: Pki, state_dir: Path) -> CollectorConfig:
 
 
 def portal_app(config: CollectorConfig, db: Database, clock: Clock) -> web.Application:
-    """The collector's app with the portal's API (wired here until create_app does it)."""
+    """The collector's app, with its portal, as `serve` makes it."""
     app = create_app(config, database=db, clock=clock)
-    if MAX_AGE not in app:
-        setup_portal_auth(app, config)
-    if not any(r.resource and r.resource.canonical.startswith(P) for r in app.router.routes()):
-        app.add_routes(api.ROUTES)
+    assert MAX_AGE in app and any(
+        r.resource and r.resource.canonical.startswith(P) for r in app.router.routes()
+    )
     return app
 
 
