@@ -47,6 +47,7 @@ from collector.errors import InvalidRequest
 from collector.fulfil.message import reference
 from collector.fulfil.signing import load_key, sign
 from collector.fulfil.simulated import SimulatedWarehouse, read_request
+from collector.store import claims
 from collector.store.database import Database
 from collector.store.schema import fulfilment_requests
 
@@ -258,46 +259,24 @@ class Dispatcher:
         """Back to `pending` for a later attempt: the rows this pass claimed, and those it
         did not get to (the warehouse was down), which count an attempt too. Their ids."""
 
-        def put_back(conn: Connection) -> list[int]:
-            rows = conn.execute(
-                select(_table.c.shipment_id, _table.c.attempts, _table.c.status)
-                .where(_table.c.shipment_id.in_(claimed + untried))
-                .order_by(_table.c.shipment_id)
-            ).all()
-            done = []
-            for shipment_id, attempts, status in rows:
-                if status != (SENDING if shipment_id in claimed else PENDING):
-                    continue  # another dispatcher has it
-                attempts += shipment_id not in claimed
-                delay = min(
-                    self.warehouse.retry_seconds * 2 ** max(0, attempts - 1),
-                    self.warehouse.retry_max_seconds,
-                )
-                conn.execute(
-                    update(_table)
-                    .where(_table.c.shipment_id == shipment_id)
-                    .values(
-                        status=PENDING,
-                        attempts=attempts,
-                        claimed_at=None,
-                        next_attempt_at=now + timedelta(seconds=delay),
-                        last_error=error[:500],
-                    )
-                )
-                done.append(shipment_id)
-            return done
+        def back(conn: Connection) -> list[int]:
+            return claims.put_back(
+                conn,
+                _table.c.shipment_id,
+                claimed,
+                untried,
+                now,
+                error,
+                self.warehouse.retry_seconds,
+                self.warehouse.retry_max_seconds,
+            )
 
-        return await self._transaction(put_back) if claimed or untried else []
+        return await self._transaction(back) if claimed or untried else []
 
 
 def _claim(conn: Connection, shipment_id: int, now: datetime) -> bool:
     """Take a pending row for sending; False if another dispatcher took it first."""
-    taken = conn.execute(
-        update(_table)
-        .where((_table.c.shipment_id == shipment_id) & (_table.c.status == PENDING))
-        .values(status=SENDING, claimed_at=now, attempts=_table.c.attempts + 1)
-    )
-    return taken.rowcount == 1
+    return claims.claim(conn, _table.c.shipment_id, shipment_id, now)
 
 
 async def run_dispatcher(dispatcher: Dispatcher, clock: Callable[[], datetime]) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, select, update
 
 from collector.config import MailSection
 from collector.notify.compose import Composer, Letter, Reader, language_of, letter
+from collector.store import claims
 from collector.store.database import Database
 from collector.store.schema import notifications
 
@@ -214,47 +215,24 @@ class Mailer:
         """Back to `pending` for a later attempt: the rows this pass claimed, and those it
         did not get to (the server was down), which count an attempt too. Their ids."""
 
-        def put_back(conn: Connection) -> list[int]:
-            ids = claimed + untried
-            rows = conn.execute(
-                select(notifications.c.id, notifications.c.attempts, notifications.c.status)
-                .where(notifications.c.id.in_(ids))
-                .order_by(notifications.c.id)
-            ).all()
-            done = []
-            for notification_id, attempts, status in rows:
-                if status != (SENDING if notification_id in claimed else PENDING):
-                    continue  # another mailer has it
-                attempts += notification_id not in claimed
-                delay = min(
-                    self.mail.retry_seconds * 2 ** max(0, attempts - 1),
-                    self.mail.retry_max_seconds,
-                )
-                conn.execute(
-                    update(notifications)
-                    .where(notifications.c.id == notification_id)
-                    .values(
-                        status=PENDING,
-                        attempts=attempts,
-                        claimed_at=None,
-                        next_attempt_at=now + timedelta(seconds=delay),
-                        last_error=error[:500],
-                    )
-                )
-                done.append(notification_id)
-            return done
+        def back(conn: Connection) -> list[int]:
+            return claims.put_back(
+                conn,
+                notifications.c.id,
+                claimed,
+                untried,
+                now,
+                error,
+                self.mail.retry_seconds,
+                self.mail.retry_max_seconds,
+            )
 
-        return await self._transaction(put_back) if claimed or untried else []
+        return await self._transaction(back) if claimed or untried else []
 
 
 def _claim(conn: Connection, notification_id: int, now: datetime) -> bool:
     """Take a pending row for sending; False if another mailer took it first."""
-    taken = conn.execute(
-        update(notifications)
-        .where((notifications.c.id == notification_id) & (notifications.c.status == PENDING))
-        .values(status=SENDING, claimed_at=now, attempts=notifications.c.attempts + 1)
-    )
-    return taken.rowcount == 1
+    return claims.claim(conn, notifications.c.id, notification_id, now)
 
 
 def _permanent(code: int) -> bool:
