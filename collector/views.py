@@ -68,7 +68,7 @@ def _refuse(request: web.Request, endpoint: str, err: Refusal) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
-async def _body(request: web.Request, limit: int) -> bytes:
+async def json_body(request: web.Request, limit: int) -> bytes:
     """The JSON body, refused before reading it all if larger than `limit`."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"body of {request.content_length} bytes, more than {limit}")
@@ -87,7 +87,7 @@ async def post_readings(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     started = time.perf_counter()
     try:
-        body = await _body(request, request.app[CONFIG].ingest.max_body_bytes)
+        body = await json_body(request, request.app[CONFIG].ingest.max_body_bytes)
         result = await request.app[COLLECTOR].ingest(request.headers, body)
     except REFUSALS as err:
         metrics.batches.labels("refused").inc()
@@ -103,7 +103,7 @@ async def post_readings(request: web.Request) -> web.Response:
 async def enroll(request: web.Request) -> web.Response:
     """POST /api/v1/enroll: a one-time token and a public key make an agent."""
     try:
-        body = await _body(request, request.app[CONFIG].enroll.max_body_bytes)
+        body = await json_body(request, request.app[CONFIG].enroll.max_body_bytes)
         enrollment = await request.app[COLLECTOR].enroll(body)
     except REFUSALS as err:
         return _refuse(request, "enroll", err)
@@ -122,7 +122,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     """POST /api/v1/agents/{agent_id}/keys: a new key, endorsed and signed by the old one."""
     agent_id = request.match_info["agent_id"]
     try:
-        body = await _body(request, request.app[CONFIG].enroll.max_body_bytes)
+        body = await json_body(request, request.app[CONFIG].enroll.max_body_bytes)
         rotated = await request.app[COLLECTOR].rotate_key(agent_id, request.headers, body)
     except REFUSALS as err:
         return _refuse(request, "keys", err)

@@ -30,6 +30,7 @@ from collector.errors import (
 from collector.fulfil.inbound import UpdatesOff, prune_nonces, run_simulated, take_update
 from collector.fulfil.outbound import Dispatcher, run_dispatcher
 from collector.fulfil.signing import SignatureRefused, load_key
+from collector.views import json_body
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def post_update(request: web.Request) -> web.Response:
             raise UpdatesOff(
                 "warehouse updates are not taken: warehouse.inbound_secret_file is unset"
             )
-        body = await _body(request, warehouse.max_body_bytes)
+        body = await json_body(request, warehouse.max_body_bytes)
         taken = await take_update(
             app[COLLECTOR].db,
             key,
@@ -96,20 +97,6 @@ def _refuse(request: web.Request, err: Refusal) -> web.Response:
     headers = {"Retry-After": "30"} if status == 503 else None
     log.info("warehouse update refused (%d %s): %s", status, err.reason, err)
     return web.json_response(body, status=status, headers=headers)
-
-
-async def _body(request: web.Request, limit: int) -> bytes:
-    """The JSON body, refused before reading it all if larger than `limit`."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(f"body of {request.content_length} bytes, more than {limit}")
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(f"content type {request.content_type!r}, not application/json")
-    body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:  # no Content-Length (chunked): count as it comes
-            raise BodyTooLarge(f"body larger than {limit} bytes")
-    return bytes(body)
 
 
 async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:

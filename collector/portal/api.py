@@ -40,6 +40,7 @@ from collector.portal.errors import Forbidden, NotFound
 from collector.portal.principal import Principal
 from collector.store import people
 from collector.store.database import Database
+from collector.views import json_body
 
 PREFIX = "/api/v1/portal"
 ROUTES = web.RouteTableDef()
@@ -95,16 +96,7 @@ def _db(request: web.Request) -> Database:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     """The JSON object in the body, refused past `portal.max_form_bytes` (413) or not JSON."""
-    limit = request.app[CONFIG].portal.max_form_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(f"body of {request.content_length} bytes, more than {limit}")
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(f"content type {request.content_type!r}, not application/json")
-    body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge(f"body larger than {limit} bytes")
+    body = await json_body(request, request.app[CONFIG].portal.max_form_bytes)
     try:
         value = json.loads(body.decode("utf-8")) if body else {}
     except (UnicodeDecodeError, ValueError) as err:
