@@ -135,16 +135,8 @@ def _add_customer(
 
 async def register(db: Database, devices: Sequence[DeviceSpec], now: datetime) -> None:
     """R4: put devices into ASR (one transaction); a confirmation notice for each."""
-    for device in devices:
-        for supply in device.supplies:
-            if supply.kind not in ASR_KINDS:  # R5: drums, fusers, kits are ordered by hand
-                raise InvalidRequest(
-                    f"{device.serial} {supply.supply_id}: kind {supply.kind!r} is outside ASR"
-                    f" (R5: only {', '.join(ASR_KINDS)})",
-                    "kind",
-                )
     async with db.transaction() as conn:
-        await conn.run_sync(lambda c: _register(c, devices, now))
+        await conn.run_sync(lambda c: register_in(c, devices, now))
 
 
 def _register(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) -> None:
@@ -228,11 +220,9 @@ async def record_extra_order(
 
     R11: black toner ordered this way brings its waste containers too, as ASR's orders do.
     """
-    if quantity < 1:
-        raise InvalidRequest("quantity must be 1 or more", "quantity")
     async with db.transaction() as conn:
         return await conn.run_sync(
-            lambda c: _record_extra(c, serial, supply_id, quantity, now, note, waste_per_black)
+            lambda c: record_extra_in(c, serial, supply_id, quantity, now, note, waste_per_black)
         )
 
 
@@ -343,7 +333,7 @@ def register_in(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) 
     """R4: `register` inside the caller's transaction (the portal's, with its audit row)."""
     for device in devices:
         for supply in device.supplies:
-            if supply.kind not in ASR_KINDS:  # R5
+            if supply.kind not in ASR_KINDS:  # R5: drums, fusers, kits are ordered by hand
                 raise InvalidRequest(
                     f"{device.serial} {supply.supply_id}: kind {supply.kind!r} is outside ASR"
                     f" (R5: only {', '.join(ASR_KINDS)})",
