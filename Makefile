@@ -8,7 +8,7 @@ VENV := .venv
 SIM_PYTHON ?= /usr/bin/python3
 SIM_VENV := .venv-sim
 
-.PHONY: demo test lint bench setup postgres browser clean
+.PHONY: demo test lint bench setup postgres system-packages clean
 
 setup: $(VENV)/.installed $(SIM_VENV)/.installed
 
@@ -27,16 +27,17 @@ $(SIM_VENV)/.installed:
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 
-# The portal's browser tests drive Debian's Chromium (with its driver), not a downloaded one.
-browser:
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+# Debian packages the tests use, installed when missing: Chromium and its driver (the
+# portal's browser tests drive Debian's, not a downloaded one), systemd (its units verified).
+system-packages:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver -a -x /usr/bin/systemd-analyze || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver systemd; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup postgres browser lint
+test: setup postgres system-packages lint
 	$(VENV)/bin/pytest -q
 
 demo: $(VENV)/.installed
