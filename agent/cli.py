@@ -55,6 +55,7 @@ from agent.state import (
     make_state_dir,
 )
 from agent.work import AgentWork
+from common import logs
 from common.strictconfig import ConfigError
 from wire.signing import key_id
 
@@ -394,19 +395,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    logs.setup(level, fmt)
     if level != "debug":  # "Running job ..." for each poll is not news
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _with_config(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
-    _setup_logging(args.log_level or config.agent.log_level)
+    _setup_logging(args.log_level or config.agent.log_level, config.agent.log_format)
     try:
         if args.command == "enroll":
             return asyncio.run(_enroll(config, _token(args)))

@@ -28,6 +28,7 @@ from wire.batch import DEFAULT_MAX_READINGS
 class AgentSection(Strict):
     state_dir: Path = Path("/var/lib/asr-agent")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line
 
 
 class SnmpSection(Strict):

@@ -33,6 +33,7 @@ from collector.store import people
 from collector.store.database import Database
 from collector.store.migrate import migrate
 from collector.tls import fingerprint, self_signed, server_context
+from common import logs
 from common.strictconfig import ConfigError
 
 log = logging.getLogger("collector")
@@ -367,10 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         return simulate_(args)
     try:
         config = load_config(args.config)
-        logging.basicConfig(
-            level=config.collector.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        logs.setup(config.collector.log_level, config.collector.log_format)
         if config.collector.log_level != "debug":  # its per-run chatter is not news
             logging.getLogger("alembic").setLevel(logging.WARNING)
         run: Callable[[CollectorConfig, argparse.Namespace], int] = args.run

@@ -25,6 +25,7 @@ from common.strictconfig import ConfigError, Strict, load_toml, parse_toml
 class CollectorSection(Strict):
     state_dir: Path = Path("/var/lib/asr-collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line
 
 
 class ServerSection(Strict):
