@@ -23,7 +23,7 @@ from collector.notify.outbox import Mailer, run_mailer
 from collector.portal import api as portal_api
 from collector.portal import pages as portal_pages
 from collector.portal.auth import setup_portal_auth
-from collector.replenish.job import schedule
+from collector.replenish.job import RunResult, schedule
 from collector.service import Clock, Collector, Settings, utcnow
 from collector.store.database import Database
 from collector.store.migrate import migrate
@@ -81,7 +81,18 @@ async def _planner(app: web.Application) -> AsyncIterator[None]:
     if not config.plan.enabled:
         yield
         return
-    scheduler = schedule(app[COLLECTOR].db, config.rules(), config.plan.at, app[CLOCK])
+    metrics = app[METRICS]
+
+    def observe(result: RunResult | None) -> None:
+        if result is None:
+            metrics.plan_runs.labels("failed").inc()
+        elif not result.ran:
+            metrics.plan_runs.labels("skipped").inc()
+        else:
+            seconds = result.read_seconds + result.decide_seconds + result.write_seconds
+            metrics.plan_ran(seconds, result.counts)
+
+    scheduler = schedule(app[COLLECTOR].db, config.rules(), config.plan.at, app[CLOCK], observe)
     yield
     scheduler.shutdown(wait=False)
 

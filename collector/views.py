@@ -24,6 +24,7 @@ from collector.errors import (
     UnknownKey,
     UnsupportedMediaType,
 )
+from collector.store import claims
 from wire.enroll import encode_message
 from wire.errors import WireError
 from wire.signing import SignatureError
@@ -132,8 +133,13 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus text exposition."""
-    body, content_type = request.app[METRICS].exposition()
+    """GET /metrics: Prometheus text exposition; the outboxes' depths read now."""
+    metrics = request.app[METRICS]
+    try:
+        metrics.set_outboxes(await claims.depths(request.app[COLLECTOR].db))
+    except StoreUnavailable:  # the counters still answer while the database is away
+        log.warning("metrics: the outboxes' depths are unknown (database unavailable)")
+    body, content_type = metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

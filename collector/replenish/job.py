@@ -90,17 +90,25 @@ def paused_gc() -> Iterator[None]:
 
 
 def schedule(
-    db: Database, rules: Rules, at: str, clock: Callable[[], datetime]
+    db: Database,
+    rules: Rules,
+    at: str,
+    clock: Callable[[], datetime],
+    on_result: Callable[[RunResult | None], None] | None = None,
 ) -> AsyncIOScheduler:
-    """A started scheduler that runs the plan every day at `at` (HH:MM, UTC)."""
+    """A started scheduler that runs the plan every day at `at` (HH:MM, UTC); `on_result`
+    hears each run's result (None: it failed)."""
     hour, minute = (int(part) for part in at.split(":"))
     scheduler = AsyncIOScheduler(timezone="UTC")
 
     async def job() -> None:
+        result = None
         try:
-            await run_plan(db, rules, clock())
+            result = await run_plan(db, rules, clock())
         except Exception:  # the schedule's outer guard: log, try again tomorrow
             log.exception("plan run failed")
+        if on_result is not None:
+            on_result(result)
 
     scheduler.add_job(
         job,

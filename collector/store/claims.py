@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Connection, select, update
+from sqlalchemy import Column, Connection, func, select, update
+
+from collector.store.database import Database
+from collector.store.schema import fulfilment_requests, notifications
 
 PENDING, SENDING = "pending", "sending"
 
@@ -70,3 +73,16 @@ def put_back(
         )
         done.append(row_id)
     return done
+
+
+async def depths(db: Database) -> dict[str, dict[str, int]]:
+    """Rows per status of each outbox: {"notifications": {"pending": 3, ...}, ...}."""
+
+    def read(conn: Connection) -> dict[str, dict[str, int]]:
+        found: dict[str, dict[str, int]] = {}
+        for table in (notifications, fulfilment_requests):
+            rows = conn.execute(select(table.c.status, func.count()).group_by(table.c.status))
+            found[table.name] = {status: int(count) for status, count in rows}
+        return found
+
+    return await db.read(read)

@@ -384,3 +384,13 @@ async def test_the_demo_fleet_is_registered_and_its_orders_flow_from_placed_to_i
         assert any(
             (t, lang) == (to, language) and marker in subject for t, lang, subject in received
         ), (to, language, marker, received)
+
+    # The collector's metrics show the outboxes as the database holds them.
+    async with world.http.get(world.base_url + "/metrics") as response:
+        assert response.status == 200
+        metrics = await response.text()
+    sent = f'asr_outbox_rows{{outbox="notifications",status="sent"}} {float(len(received) + 4)}'
+    assert sent in metrics  # the four confirmations and every order email
+    acked = f'asr_outbox_rows{{outbox="fulfilment_requests",status="acked"}} {float(len(heads))}'
+    assert acked in metrics
+    assert 'asr_outbox_rows{outbox="notifications",status="failed"} 0.0' in metrics

@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from collector.errors import InvalidRequest
+from collector.metrics import Metrics
 from collector.replenish.daily import daily
-from collector.replenish.job import PLAN_LOCK, run_plan
+from collector.replenish.job import PLAN_LOCK, RunResult, run_plan, schedule
 from collector.replenish.planner import Group, Line, Shipment
 from collector.replenish.settings import Rules
 from collector.service import Collector, Settings
@@ -306,3 +307,25 @@ def test_plan_now_from_the_command_line(tmp_path: Path) -> None:
     assert out["run"] == 1 and out["supplies"] == 0 and out["shipments"] == 0
     assert set(out["seconds"]) == {"read", "decide", "write"}
     assert (state / "collector.db").exists()
+
+
+async def test_the_schedule_reports_each_run_to_the_metrics(db: Database) -> None:
+    metrics = Metrics()
+    heard: list[RunResult | None] = []
+
+    def observe(result: RunResult | None) -> None:
+        heard.append(result)
+        if result is not None and result.ran:
+            seconds = result.read_seconds + result.decide_seconds + result.write_seconds
+            metrics.plan_ran(seconds, result.counts)
+
+    scheduler = schedule(db, Rules(), "02:30", lambda: START, observe)
+    try:
+        await scheduler.get_job("daily-plan").func()  # what the trigger calls at 02:30
+    finally:
+        scheduler.shutdown(wait=False)
+    [result] = heard
+    assert result is not None and result.ran and result.run_id is not None
+    text = metrics.exposition()[0].decode()
+    assert "asr_plan_seconds_count 1.0" in text
+    assert 'asr_orders_total{kind="shipments"}' in text
