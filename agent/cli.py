@@ -31,6 +31,7 @@ from agent.identity import (
     load_key,
     pending_key,
 )
+from agent.metrics import AgentMetrics
 from agent.poller import (
     ANSWERING,
     NOT_A_PRINTER,
@@ -253,7 +254,12 @@ async def _serve(config: AgentConfig, agent_id: str, spool: Spool, keys: KeyFile
             _utcnow,
         )
         specs = config.printer_specs()
-        work = AgentWork(specs, poller, spool, deliverer, state, state_path, _utcnow)
+        metrics = AgentMetrics()
+        if config.agent.metrics_address is not None:
+            host, _, port = config.agent.metrics_address.rpartition(":")
+            metrics.serve(host.strip("[]"), int(port))
+            log.info("metrics on http://%s/metrics", config.agent.metrics_address)
+        work = AgentWork(specs, poller, spool, deliverer, state, state_path, _utcnow, metrics)
         service = Service(work, config.schedule)
         log.info("asr-agent %s: %d printer(s)", __version__, len(specs))
         await service.start(state.last_push_ok_at)

@@ -29,6 +29,17 @@ class AgentSection(Strict):
     state_dir: Path = Path("/var/lib/asr-agent")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line
+    # host:port to serve Prometheus metrics on (agent.metrics); unset: not served.
+    metrics_address: str | None = None
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:9464, not {value!r}")
+        return value
 
 
 class SnmpSection(Strict):

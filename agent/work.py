@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.delivery import Deliverer, heartbeat
+from agent.metrics import AgentMetrics
 from agent.poller import Poller, PrinterSpec
 from agent.spool import NewReading, Spool, SpoolStats
 from agent.state import AgentState, save_state
@@ -46,8 +47,10 @@ class AgentWork:
         state: AgentState,
         state_path: Path,
         clock: Callable[[], datetime],
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self._specs = list(specs)
+        self._metrics = metrics
         self._poller = poller
         self._spool = spool
         self._deliverer = deliverer
@@ -75,6 +78,9 @@ class AgentWork:
             )
         self.state = self.state.with_poll(outcomes, self._clock())
         save_state(self._state_path, self.state)
+        if self._metrics is not None:
+            names = [s.name for s in self._specs]
+            self._metrics.polled(self.state, names, len(appended.seqs), self._spool.stats())
         states = Counter(o.state for o in outcomes)
         seqs = f" (seq {appended.seqs[0]}..{appended.seqs[-1]})" if appended.seqs else ""
         log.info(
@@ -91,6 +97,8 @@ class AgentWork:
         failed_before, self._last_error = self._last_error, report.error
         self.state = self.state.with_push(self._clock(), report.error)
         save_state(self._state_path, self.state)
+        if self._metrics is not None:
+            self._metrics.pushed(self.state, report.ok, self._spool.stats())
         if report.ok:
             log.info(
                 "pushed %d batch(es): %d readings delivered, %d rejected",

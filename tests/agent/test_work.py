@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import aiohttp
+
 from agent.delivery import Deliverer
+from agent.metrics import AgentMetrics
 from agent.poller import ANSWERING, ASLEEP, Poller, PrinterSpec, SnmpClients
 from agent.profile import Profile
 from agent.push import Answer
@@ -44,7 +47,9 @@ def _specs(fleet: Fleet) -> list[PrinterSpec]:
     ]  # fmt: skip
 
 
-async def _round(profile: Profile, fleet: Fleet, state_dir: Path) -> AgentWork:
+async def _round(
+    profile: Profile, fleet: Fleet, state_dir: Path, metrics: AgentMetrics | None = None
+) -> AgentWork:
     state_path = state_dir / STATE_FILE
     async with SnmpClients() as clients:
         with Spool.open(state_dir / "spool.db", cap_rows=100) as spool:
@@ -58,6 +63,7 @@ async def _round(profile: Profile, fleet: Fleet, state_dir: Path) -> AgentWork:
                 load_state(state_path),
                 state_path,
                 _now,
+                metrics,
             )
             await work.poll()
             return work
@@ -101,3 +107,28 @@ def test_an_unreadable_state_file_is_an_empty_state(tmp_path: Path) -> None:
 def test_an_ipv6_printer_address_is_bracketed() -> None:
     spec = PrinterSpec("v6", Target("2001:db8::1", 161), Credentials())
     assert address(spec) == "[2001:db8::1]:161"
+
+
+async def test_the_metrics_show_the_printers_states_and_the_spool(
+    tmp_path: Path, profile: Profile, fleet: Fleet
+) -> None:
+    metrics = AgentMetrics()
+    server = metrics.serve("127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        await _round(profile, fleet, tmp_path, metrics)
+        name = next(iter(fleet.printers))
+        fleet.printers[name].faults = Faults(asleep=True)
+        await _round(profile, fleet, tmp_path, metrics)
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+            text = await response.text()
+    finally:
+        server.shutdown()
+    assert 'asr_agent_printers{state="answering"} 2.0' in text
+    assert 'asr_agent_printers{state="asleep"} 1.0' in text
+    assert "asr_agent_polls_total 2.0" in text
+    assert "asr_agent_readings_spooled_total 5.0" in text  # 3, then 2 (one asleep)
+    assert "asr_agent_spool_depth 5.0" in text
+    assert "asr_agent_spool_dropped 0.0" in text
+    assert "asr_agent_last_poll_timestamp_seconds" in text
