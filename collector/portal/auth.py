@@ -202,10 +202,9 @@ async def _lookup(request: web.Request) -> tuple[Principal | None, str]:
         now.timestamp() - login_at > request.app[MAX_AGE]
     )
     session_id = session.get("sid")
-    ended = not isinstance(session_id, str) or not await people.session_open(
-        db, session_id, user_id
-    )
-    principal = None if too_old or ended else await people.user_principal(db, user_id, now)
+    principal = None
+    if not too_old and isinstance(session_id, str):
+        principal = await people.session_principal(db, session_id, user_id, now)
     if principal is None or principal.role not in (HELPDESK, CUSTOMER):
         session.invalidate()  # expired, or the user was disabled or removed
         return None, ""

@@ -307,16 +307,25 @@ async def open_session(db: Database, user_id: int, now: datetime, max_age_second
     return session_id
 
 
-async def session_open(db: Database, session_id: str, user_id: int) -> bool:
-    """Whether this session of this user was opened here and not ended (by a logout)."""
+async def session_principal(
+    db: Database, session_id: str, user_id: int, now: datetime
+) -> Principal | None:
+    """The user of a session opened here and not ended (by a logout), if the user is still
+    enabled; one read, made on every request of a logged-in user."""
     row = await db.read(
         lambda c: c.execute(
-            select(portal_sessions.c.user_id, portal_sessions.c.ended_at).where(
-                portal_sessions.c.id_hash == token_hash(session_id)
+            select(users.c.username, users.c.role, users.c.customer_id, users.c.disabled_at)
+            .join(portal_sessions, portal_sessions.c.user_id == users.c.id)
+            .where(
+                portal_sessions.c.id_hash == token_hash(session_id),
+                portal_sessions.c.user_id == user_id,
+                portal_sessions.c.ended_at.is_(None),
             )
         ).first()
     )
-    return row is not None and row.user_id == user_id and row.ended_at is None
+    if row is None or (row.disabled_at is not None and row.disabled_at <= now):
+        return None
+    return Principal(user_id, row.username, row.role, row.customer_id)
 
 
 async def close_session(db: Database, session_id: str, now: datetime) -> None:

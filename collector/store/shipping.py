@@ -69,6 +69,15 @@ def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source:
     transaction; each takes its site's address of now (R18) and names its devices (R3)."""
     if not shipment_ids:
         return
+    conn.execute(  # the label's address: the site's now, kept whatever the site becomes
+        update(shipments)
+        .where(shipments.c.id.in_(shipment_ids))
+        .values(
+            address=select(sites.c.address)
+            .where(sites.c.id == shipments.c.site_id)
+            .scalar_subquery()
+        )
+    )
     heads = conn.execute(
         select(
             shipments.c.id,
@@ -104,9 +113,6 @@ def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source:
         )
     requests, events = [], []
     for head in heads:
-        conn.execute(
-            update(shipments).where(shipments.c.id == head.id).values(address=head.address)
-        )
         request = Request(
             shipment_id=head.id,
             placed_at=head.placed_at,
@@ -277,20 +283,12 @@ def _event(
 
 def _leave_balances(conn: Connection, shipment_id: int, now: datetime) -> None:
     """A cancelled shipment's cartridges come off their supplies' balances (R13)."""
-    lines = conn.execute(
-        select(orders.c.id, orders.c.serial, orders.c.supply_id, orders.c.quantity).where(
-            orders.c.shipment_id == shipment_id
-        )
-    ).all()
-    counted = conn.execute(
-        select(orders.c.id).where(
+    lines = conn.execute(  # never counted: never in a balance (the plan skips them now)
+        select(orders.c.serial, orders.c.supply_id, orders.c.quantity).where(
             orders.c.shipment_id == shipment_id, orders.c.counted_at.is_not(None)
         )
-    ).scalars()
-    counted_ids = set(counted)
+    ).all()
     for line in lines:
-        if line.id not in counted_ids:
-            continue  # never in a balance: the plan skips a cancelled shipment's lines
         row = conn.execute(
             select(supply_tracks.c.track).where(
                 supply_tracks.c.serial == line.serial,

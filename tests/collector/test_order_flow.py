@@ -25,6 +25,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from collector.app import create_app
+from collector.appkeys import COLLECTOR
 from collector.config import CollectorConfig, WarehouseSection
 from collector.customers import apply, load_customers
 from collector.fulfil.message import reference
@@ -258,7 +259,7 @@ async def world(
         for _, customer, site, _, _ in DEVICES:
             if site not in agents:
                 agent = Agent(http, base_url, clock)
-                token, _ = await _token(collector_runner.app, customer, site)
+                token, _ = await collector_runner.app[COLLECTOR].create_token(customer, site)
                 assert (await agent.enroll(token)).status == 201
                 agents[site] = agent
         yield World(
@@ -279,13 +280,6 @@ async def world(
         await http.close()
         await warehouse_runner.cleanup()
         await collector_runner.cleanup()
-
-
-async def _token(app: web.Application, customer: str, site: str) -> tuple[str, Any]:
-    from collector.appkeys import COLLECTOR
-
-    token, made = await app[COLLECTOR].create_token(customer, site)
-    return token, made
 
 
 async def _ids(db: Database) -> dict[tuple[str, str], int]:
