@@ -50,23 +50,28 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
 )
 
 
-def _status(err: Exception) -> int:
-    for kind, status in _STATUS:
-        if isinstance(err, kind):
-            return status
-    return 500
-
-
-def _refuse(request: web.Request, endpoint: str, err: Refusal) -> web.Response:
-    status = _status(err)
-    request.app[METRICS].rejections.labels(endpoint, err.reason).inc()
-    body: dict[str, str] = {"error": str(err), "reason": err.reason}
+def refusal(
+    request: web.Request,
+    endpoint: str,
+    err: Exception,
+    statuses: tuple[tuple[type[Exception], int], ...],
+    body: dict[str, str],
+) -> web.Response:
+    """A refused request's answer: the status of the first kind `err` is in `statuses` (500
+    if none), counted by endpoint and reason, logged; a 503 asks to retry in 30 s."""
+    status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
+    reason = str(getattr(err, "reason", "error"))
+    request.app[METRICS].rejections.labels(endpoint, reason).inc()
     field = getattr(err, "field", None)
     if field:
         body["field"] = field
     headers = {"Retry-After": "30"} if status == 503 else None
-    log.info("%s refused (%d %s): %s", endpoint, status, err.reason, err)
+    log.info("%s refused (%d %s): %s", endpoint, status, reason, err)
     return web.json_response(body, status=status, headers=headers)
+
+
+def _refuse(request: web.Request, endpoint: str, err: Refusal) -> web.Response:
+    return refusal(request, endpoint, err, _STATUS, {"error": str(err), "reason": err.reason})
 
 
 async def json_body(request: web.Request, limit: int) -> bytes:

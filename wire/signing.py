@@ -32,8 +32,8 @@ NONCE_HEADER = "X-ASR-Nonce"
 SIGNATURE_HEADER = "X-ASR-Signature"
 
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
-_NONCE = re.compile(r"[0-9a-f]{32}")
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+NONCE_FORMAT = re.compile(r"[0-9a-f]{32}")  # 128 random bits
+TIMESTAMP_FORMAT = re.compile(r"[0-9]{1,12}")  # unix seconds
 
 
 class SignatureError(Exception):
@@ -77,8 +77,8 @@ class SignatureHeaders:
         values = {}
         for name, pattern in (
             (KEY_ID_HEADER, _KEY_ID),
-            (TIMESTAMP_HEADER, _TIMESTAMP),
-            (NONCE_HEADER, _NONCE),
+            (TIMESTAMP_HEADER, TIMESTAMP_FORMAT),
+            (NONCE_HEADER, NONCE_FORMAT),
         ):
             value = headers.get(name)
             if value is None:

@@ -6,6 +6,8 @@ digits) and `X-ASR-Signature: v1=<64 hex digits>`, the HMAC-SHA256 under the sha
 `v1\\n{timestamp}\\n{nonce}\\n` followed by the exact body bytes. The collector signs the
 requests it sends with `warehouse.secret_file`; the warehouse signs its updates with the key
 in `warehouse.inbound_secret_file`. Pure: the clock is a parameter, nothing is stored.
+The header names and the formats of timestamp and nonce are the agents' (wire.signing); the
+MAC differs (HMAC-SHA256 under a shared key, not Ed25519), and so does the error tree.
 Is not: the replay check (whether a nonce was seen before); the receiver keeps that state.
 """
 
@@ -23,15 +25,17 @@ from datetime import datetime
 from pathlib import Path
 
 from common.strictconfig import ConfigError
+from wire.signing import (  # the agents' headers and formats; the warehouse's MAC is HMAC
+    NONCE_FORMAT,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_FORMAT,
+    TIMESTAMP_HEADER,
+)
 
 VERSION = "v1"
-TIMESTAMP_HEADER = "X-ASR-Timestamp"
-NONCE_HEADER = "X-ASR-Nonce"
-SIGNATURE_HEADER = "X-ASR-Signature"
 MIN_KEY_BYTES = 32
 
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_NONCE = re.compile(r"[0-9a-f]{32}")
 _SIGNATURE = re.compile(r"v1=([0-9a-f]{64})")
 
 
@@ -134,9 +138,9 @@ def verify(
         if value is None:
             raise MissingSignature(f"{name} header missing")
         values[name] = value.strip()
-    if not _TIMESTAMP.fullmatch(values[TIMESTAMP_HEADER]):
+    if not TIMESTAMP_FORMAT.fullmatch(values[TIMESTAMP_HEADER]):
         raise MalformedSignature(f"{TIMESTAMP_HEADER} must be unix seconds")
-    if not _NONCE.fullmatch(values[NONCE_HEADER]):
+    if not NONCE_FORMAT.fullmatch(values[NONCE_HEADER]):
         raise MalformedSignature(f"{NONCE_HEADER} must be 32 lowercase hex digits")
     if not _SIGNATURE.fullmatch(values[SIGNATURE_HEADER]):
         raise MalformedSignature(f"{SIGNATURE_HEADER} must be v1= and 64 lowercase hex digits")

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
+from collector.appkeys import CLOCK, COLLECTOR, CONFIG
 from collector.errors import (
     BodyTooLarge,
     CollectorError,
@@ -30,7 +30,7 @@ from collector.errors import (
 from collector.fulfil.inbound import UpdatesOff, prune_nonces, run_simulated, take_update
 from collector.fulfil.outbound import Dispatcher, run_dispatcher
 from collector.fulfil.signing import SignatureRefused, load_key
-from collector.views import json_body
+from collector.views import json_body, refusal
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,7 @@ async def post_update(request: web.Request) -> web.Response:
 
 
 def _refuse(request: web.Request, err: Refusal) -> web.Response:
-    status = next((code for kind, code in _STATUS if isinstance(err, kind)), 500)
-    request.app[METRICS].rejections.labels("warehouse", err.reason).inc()
-    body = {"error": err.reason, "message": str(err)}
-    field = getattr(err, "field", None)
-    if field:
-        body["field"] = field
-    headers = {"Retry-After": "30"} if status == 503 else None
-    log.info("warehouse update refused (%d %s): %s", status, err.reason, err)
-    return web.json_response(body, status=status, headers=headers)
+    return refusal(request, "warehouse", err, _STATUS, {"error": err.reason, "message": str(err)})
 
 
 async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
