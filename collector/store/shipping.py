@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -163,24 +164,17 @@ async def advance(
     return changed
 
 
+@dataclass(frozen=True)
 class Step:
     """A status a shipment moves to, when, on whose word, and what the warehouse said."""
 
-    __slots__ = ("at", "carrier", "detail", "expected_at", "source", "status", "tracking")
-
-    def __init__(
-        self,
-        status: str,
-        at: datetime,
-        source: str,
-        tracking: str | None = None,
-        carrier: str | None = None,
-        expected_at: datetime | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        self.status, self.at, self.source = status, at, source
-        self.tracking, self.carrier, self.expected_at = tracking, carrier, expected_at
-        self.detail = detail or {}
+    status: str
+    at: datetime
+    source: str
+    tracking: str | None = None
+    carrier: str | None = None
+    expected_at: datetime | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def take(conn: Connection, ids: Sequence[int], step: Step, now: datetime) -> dict[int, bool]:
