@@ -312,7 +312,26 @@ def installed(
     keys = set(supplies)
     if not keys:
         return []
-    serials = sorted({serial for serial, _ in keys})
+    # The shipments waiting for one of these supplies; a consolidated one (R10) also holds
+    # other devices' lines, and all of them must be seen installed, so its every device's
+    # lines (the older ones too: installs go to the oldest line first) are judged.
+    touched = sorted({serial for serial, _ in keys})
+    candidates = {
+        row.shipment_id
+        for row in conn.execute(
+            select(orders.c.shipment_id, orders.c.serial, orders.c.supply_id)
+            .join(shipments, shipments.c.id == orders.c.shipment_id)
+            .where(orders.c.serial.in_(touched), shipments.c.status.in_((SHIPPED, DELIVERED)))
+        )
+        if (row.serial, row.supply_id) in keys
+    }
+    if not candidates:
+        return []
+    serials = sorted(
+        conn.execute(
+            select(orders.c.serial).where(orders.c.shipment_id.in_(candidates)).distinct()
+        ).scalars()
+    )
     line_rows = conn.execute(
         select(
             orders.c.shipment_id,
@@ -327,11 +346,6 @@ def installed(
         .where(orders.c.serial.in_(serials), shipments.c.status != CANCELLED)
         .order_by(shipments.c.placed_at, shipments.c.id, orders.c.id)
     ).all()
-    candidates = {
-        row.shipment_id
-        for row in line_rows
-        if (row.serial, row.supply_id) in keys and row.status in (SHIPPED, DELIVERED)
-    }
     judged = {(row.serial, row.supply_id) for row in line_rows if row.shipment_id in candidates}
     installs: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     for event in conn.execute(

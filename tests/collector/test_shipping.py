@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from collector.errors import InvalidTransition, UnknownShipment
 from collector.replenish.job import run_plan
@@ -27,9 +27,12 @@ from collector.store.database import Database
 from collector.store.schema import (
     fulfilment_requests,
     notifications,
+    orders,
+    plan_runs,
     shipment_events,
     shipments,
     sites,
+    supply_events,
     supply_tracks,
 )
 
@@ -191,6 +194,80 @@ async def test_r13_a_cancelled_shipment_leaves_the_balance(db: Database) -> None
     assert await balance() == 1
     [head] = await _rows(db, shipments, shipments.c.id == kept)
     assert head.status == "placed"
+
+
+async def test_r10_r13_a_consolidated_shipment_waits_for_every_device_s_cartridge(
+    db: Database,
+) -> None:
+    # Found by the demo: a shipment holding two devices' lines (R10) became installed when
+    # the first device's cartridge went in, and the second device's was never put in.
+    await _fleet(db)
+    supplies = (store.SupplySpec("black", "1.1", "toner", "black", "TN-K", 300.0),)
+    await store.register(
+        db, [store.DeviceSpec("SN-2", "rossi", "milano", "anna", "MFP 2", supplies)], NOW
+    )
+    shipment_id = await store.record_extra_order(db, "SN-1", "black", 1, NOW, waste_per_black=0)
+    shipped = NOW + timedelta(hours=5)
+
+    def consolidate(c: Any) -> int:
+        c.execute(
+            insert(orders).values(
+                shipment_id=shipment_id,
+                serial="SN-2",
+                supply_id="black",
+                sku="TN-K",
+                quantity=1,
+                reason="consolidated",
+                figures={},
+                placed_at=NOW,
+            )
+        )
+        for serial in ("SN-1", "SN-2"):
+            c.execute(
+                insert(supply_tracks).values(
+                    serial=serial,
+                    supply_id="black",
+                    track={"last_value": 40.0},
+                    forecast={},
+                    balance=1,
+                    updated_at=NOW,
+                )
+            )
+        return int(
+            c.execute(
+                insert(plan_runs).values(
+                    as_of=NOW, started_at=NOW, finished_at=NOW, received_until=NOW, counts={}
+                )
+            ).inserted_primary_key[0]
+        )
+
+    async with db.transaction() as conn:
+        run_id = await conn.run_sync(consolidate)
+    await shipping.advance(db, shipment_id, "shipped", shipped, "warehouse")
+
+    async def install(serial: str, at: datetime) -> list[int]:
+        def write(c: Any) -> list[int]:
+            c.execute(
+                insert(supply_events).values(
+                    serial=serial,
+                    supply_id="black",
+                    kind="install",
+                    at=at,
+                    detail={},
+                    plan_run_id=run_id,
+                )
+            )
+            return shipping.installed(c, [(serial, "black")], at, run_id)
+
+        async with db.transaction() as conn:
+            return await conn.run_sync(write)
+
+    assert await install("SN-1", shipped + timedelta(days=1)) == []
+    [head] = await _rows(db, shipments, shipments.c.id == shipment_id)
+    assert head.status == "shipped"  # SN-2's cartridge is not in yet
+    assert await install("SN-2", shipped + timedelta(days=2)) == [shipment_id]
+    [head] = await _rows(db, shipments, shipments.c.id == shipment_id)
+    assert head.status == "installed"
 
 
 def test_r13_shipments_are_installed_when_the_readings_see_each_cartridge_in(
