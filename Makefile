@@ -15,7 +15,7 @@ setup: $(VENV)/.installed $(SIM_VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[test]"
+	$(VENV)/bin/pip install -q -e ".[test,demo]"
 	touch $@
 
 $(SIM_VENV)/.installed:
@@ -41,7 +41,7 @@ test: setup postgres system-packages lint
 	$(VENV)/bin/pytest -q
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python -m demo
+	$(VENV)/bin/python -m demo $(DEMO_ARGS)
 
 bench: setup
 	@command -v snmpget >/dev/null || { apt-get update -qq && apt-get install -y -qq snmp; }

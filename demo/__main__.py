@@ -1,70 +1,70 @@
-"""`make demo`: the agent reads a small simulated fleet on 127.0.0.1 and shows what it read.
+"""`make demo` (`python -m demo`): the whole pipeline on loopback, weeks in a couple of minutes.
 
-The printers are our own SNMP responder (sim/) on a free loopback port: colour and mono,
-percent and mass units, one in power-save, one that drops the first packets while it wakes,
-and one switched off. Later issues grow this into the whole pipeline.
+Simulated printers are read over SNMP by enrolled agents that push signed readings over HTTPS
+to the collector (SQLite, self-signed TLS); its daily run orders, the simulated warehouse
+ships and backorders, the customers put the cartridges in, and every email lands in a local
+SMTP sink. The portal's URL and logins are printed first; a summary last. Ctrl-C stops it
+cleanly at any point; the next run starts from a clean state directory. See demo.pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import signal
 import sys
-from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from agent.poller import Poller, PrinterSpec, SnmpClients
-from agent.profile import load_profile
-from agent.render import render_table
-from agent.snmp.session import Credentials, Target
-from sim.fleet import community, make_fleet
-from sim.responder import Faults, Responder, SimPrinter
+from demo.pipeline import Options, run
 
-FLEET = 6
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
-async def run(show_json: bool) -> int:
-    """Serve the fleet, poll it twice, print each printer and a summary."""
-    profile = load_profile()
-    fleet = make_fleet(profile, FLEET, seed=7)
-    printers = {name: SimPrinter(entries) for name, entries in fleet.items()}
-    printers[community(4)].faults = Faults(drop_first=2)  # waking from power-save
-    printers[community(5)].faults = Faults(asleep=True)  # switched off
-    async with Responder(printers) as port, SnmpClients() as clients:
-        print(f"Simulated fleet: {FLEET} printers on 127.0.0.1:{port} (SNMP v2c)\n")
-        specs = [
-            PrinterSpec(name, Target("127.0.0.1", port, timeout=0.2, retries=3),
-                        Credentials(community=name))
-            for name in printers
-        ]  # fmt: skip
-        poller = Poller(profile, clients)
-        # The switched-off printer answered yesterday: it is asleep, not yet unreachable.
-        poller.remember(community(5), datetime.now(timezone.utc) - timedelta(hours=20))
-        outcomes = await poller.poll_all(specs)
-        for outcome in outcomes:
-            print(f"== {outcome.printer.name}: {outcome.state}")
-            if outcome.reading is None:
-                print(f"   {outcome.error}\n")
-                continue
-            if show_json:
-                print(json.dumps(outcome.reading.to_dict(), ensure_ascii=False, indent=2))
-            else:
-                print(render_table(outcome.reading) + "\n")
-        states: dict[str, int] = {}
-        for outcome in outcomes:
-            states[outcome.state] = states.get(outcome.state, 0) + 1
-        supplies = sum(len(o.reading.supplies) for o in outcomes if o.reading)
-        print("Summary: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-              + f"; {supplies} supplies read")  # fmt: skip
-    return 0
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def _main(options: Options) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)  # as Ctrl-C: stop cleanly
+    await run(options, _say)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo."""
-    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print readings as poll JSON")
+    """Run the demo; 0 when it ran its days (or served until Ctrl-C after them)."""
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
+    parser.add_argument("--printers", type=int, default=24, help="at least 8 (default 24)")
+    parser.add_argument(
+        "--port", type=int, default=8443, help="the portal's port (a free one if taken)"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".demo"),
+        help="where the demo keeps its state; wiped at each run (default .demo)",
+    )
+    parser.add_argument(
+        "--serve", action="store_true", help="keep the portal serving after the days, until Ctrl-C"
+    )
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.json))
+    if args.days < 1 or args.printers < 8:
+        parser.error("--days must be at least 1 and --printers at least 8")
+    options = Options(
+        state_dir=args.state_dir.resolve(),
+        days=args.days,
+        printers=args.printers,
+        port=args.port,
+        serve=args.serve,
+    )
+    try:
+        asyncio.run(_main(options))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\nstopped: every part closed cleanly", flush=True)
+        return EXIT_INTERRUPTED
+    return 0
 
 
 if __name__ == "__main__":
