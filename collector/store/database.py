@@ -8,7 +8,8 @@ calls: a reader with a plain engine (`read`: the signing key) and the writer (`w
 batch, see collector.store.writer), which every other write of the process queues behind. On
 PostgreSQL `read` is a `run_sync` on the engine and ingest writes in a `transaction`. Driver
 errors that mean "the database is not there or busy" become StoreUnavailable here and in the
-writer, the places they are caught.
+writer, the places they are caught: on PostgreSQL that includes a connection cut in the middle
+of a statement by a server shutting down or restarting, which asyncpg reports by SQLSTATE.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from pydantic_core import from_json, to_json
 from sqlalchemy import Connection, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from collector.errors import StoreUnavailable
@@ -37,6 +39,26 @@ from collector.store.writer import SQLiteWriter
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _T = TypeVar("_T")
+# SQLSTATE classes that say the server is away, going or full, not that the work is wrong:
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (admin or crash shutdown, "the database system is starting up").
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57")
+# What a database call may raise: SQLAlchemy's wrapped driver errors, the OS's, and asyncpg's
+# own where its connection is used directly (COPY in `append`).
+_DRIVER_ERRORS = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def _unavailable(err: BaseException) -> bool:
+    """Whether a database error means "not there or busy now" (retry later), not a bug."""
+    if isinstance(err, (OperationalError, InterfaceError, OSError, asyncpg.InterfaceError)):
+        return True
+    driver_error: BaseException | None = err
+    if isinstance(err, DBAPIError):
+        if err.connection_invalidated:  # the connection was lost under the statement
+            return True
+        driver_error = err.orig
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATES
 
 
 def sqlite_pragmas(dbapi_connection: Any) -> None:
@@ -174,7 +196,9 @@ class Database:
         try:
             async with queue, self.engine.begin() as conn:
                 yield conn
-        except (OperationalError, InterfaceError, OSError) as err:
+        except _DRIVER_ERRORS as err:
+            if not _unavailable(err):
+                raise
             raise StoreUnavailable(f"database unavailable: {err}") from err
 
     async def read(self, read: Callable[[Connection], _T]) -> _T:
@@ -188,7 +212,9 @@ class Database:
                 return await self._sqlite_reader.run(read)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(read)
-        except (OperationalError, InterfaceError, OSError) as err:
+        except _DRIVER_ERRORS as err:
+            if not _unavailable(err):
+                raise
             raise StoreUnavailable(f"database unavailable: {err}") from err
 
     async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
