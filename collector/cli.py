@@ -12,7 +12,7 @@ import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -207,8 +207,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_mail(config: CollectorConfig, args: argparse.Namespace) -> int:
-    """One pass over the notifications outbox now: send what is due (R4, R15, R16)."""
-    now = utcnow()
+    """One pass over the notifications outbox now (or at --now): send what is due (R4, R15, R16)."""
+    now = args.now or utcnow()
 
     async def run(db: Database) -> Pass:
         await migrate(db)
@@ -291,6 +291,17 @@ def cmd_create_api_token(config: CollectorConfig, args: argparse.Namespace) -> i
     return 0
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time with its UTC offset, for an argument."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from err
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (add +00:00 or Z)")
+    return instant.astimezone(timezone.utc)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr-collector",
@@ -325,6 +336,13 @@ def _parser() -> argparse.ArgumentParser:
     mailer = command("mail", cmd_mail, "send the notifications due from the outbox, once")
     mailer.add_argument(
         "--once", action="store_true", required=True, help="one pass (`serve` runs it all along)"
+    )
+    mailer.add_argument(
+        "--now",
+        type=_instant,
+        metavar="TIME",
+        help="act as if it were TIME (ISO 8601 with a UTC offset, e.g. 2026-03-02T09:00:00+00:00)"
+        " for what is due, the backoff and the emails' Date; default: the clock",
     )
     sim = commands.add_parser(
         "simulate",
