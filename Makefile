@@ -30,7 +30,7 @@ postgres:
 # Debian packages the tests use, installed when missing: Chromium and its driver (the
 # portal's browser tests drive Debian's, not a downloaded one), systemd (its units verified).
 system-packages:
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver -a -x /usr/bin/systemd-analyze || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver systemd; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver -a -x /usr/bin/systemd-analyze -a -x /usr/sbin/nginx -a -x /usr/bin/faketime || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver systemd nginx faketime; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,9 @@
 
 Is: `run_plan`, one run for the whole fleet at `now`: under the plan lock (a PostgreSQL
 advisory lock, or a lock file beside the SQLite database), so with several collector
-processes on one database only one runs at a time and the others return at once; the
+processes on one database only one runs at a time and the others return at once; a
+scheduled run (`due` given) that finds a run made at or after its due time returns too, so the
+daily run is made once a day however far apart the processes' timers fire; the
 decisions are made off the event loop; the outcome is written in one transaction, so a run
 that stops half-way leaves nothing behind, and running again on the same data places no
 second order (the orders placed are in the balance, R12, R13). `schedule` runs it every day
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,7 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from collector.replenish.daily import daily
 from collector.replenish.settings import Rules
 from collector.store.database import Database
-from collector.store.plans import load_snapshot, save_outcome
+from collector.store.plans import last_run_at, load_snapshot, save_outcome
 
 log = logging.getLogger(__name__)
 PLAN_LOCK = 0x4153520002  # "ASR" + 2; migrations hold + 1
@@ -46,11 +48,17 @@ class RunResult:
     write_seconds: float = 0.0
 
 
-async def run_plan(db: Database, rules: Rules, now: datetime) -> RunResult:
-    """Forecast and plan the whole fleet at `now`, once, under the plan lock."""
+async def run_plan(
+    db: Database, rules: Rules, now: datetime, due: datetime | None = None
+) -> RunResult:
+    """Forecast and plan the whole fleet at `now`, once, under the plan lock; with `due` (a
+    scheduled run's time), not if a run at or after `due` is stored already."""
     async with db.exclusive(PLAN_LOCK) as held:
         if not held:
             log.info("plan: another collector process is running it")
+            return RunResult(ran=False)
+        if due is not None and (last := await last_run_at(db)) is not None and last >= due:
+            log.info("plan: the run due at %s was made at %s", due.isoformat(), last.isoformat())
             return RunResult(ran=False)
         with paused_gc():
             started = time.perf_counter()
@@ -104,7 +112,8 @@ def schedule(
     async def job() -> None:
         result = None
         try:
-            result = await run_plan(db, rules, clock())
+            now = clock()
+            result = await run_plan(db, rules, now, due_at(now, hour, minute))
         except Exception:  # the schedule's outer guard: log, try again tomorrow
             log.exception("plan run failed")
         if on_result is not None:
@@ -120,3 +129,9 @@ def schedule(
     )
     scheduler.start()
     return scheduler
+
+
+def due_at(now: datetime, hour: int, minute: int) -> datetime:
+    """The latest scheduled time (`hour`:`minute`, UTC, daily) at or before `now`."""
+    due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return due if due <= now else due - timedelta(days=1)

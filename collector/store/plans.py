@@ -342,6 +342,12 @@ def _save_states(
         notices.append(notice_row(kind, customer, contact_id, to, now, serials=sorted(serials)))
 
 
+async def last_run_at(db: Database) -> datetime | None:
+    """When the latest stored run was made (its `as_of`); None before the first."""
+    latest = select(func.max(plan_runs.c.as_of))
+    return await db.read(lambda conn: conn.execute(latest).scalar_one_or_none())
+
+
 async def load_snapshot(db: Database, now: datetime) -> Snapshot:
     """`load` in a read transaction of its own."""
     return await db.read(lambda conn: load(conn, now))
