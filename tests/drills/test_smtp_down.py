@@ -154,6 +154,7 @@ async def test_r15_smtp_down_for_a_day_then_each_email_delivered_once(tmp_path: 
             back = START + DAY
             early = await _mail_once(config, back)  # nothing is due yet: the backoff holds
             assert (early["sent"], early["retry"], early["error"]) == (0, 0, None)
+            assert inbox.messages == [] and await _outbox(db) == after
             sent: list[int] = []
             up_passes = []
             while (at := _next_due(await _outbox(db))) is not None:
