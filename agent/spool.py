@@ -16,11 +16,19 @@ Is:
   that went back to ready keeps its batch id and is sent again as the same batch.
 - capped: at most `cap_rows` rows. When full, the oldest ready rows are dropped to make room
   and counted (`dropped_total`, kept in the file, reported in every heartbeat).
+- alive on a full disk: when SQLite finds no room ('database or disk is full'), the write is
+  rolled back whole, so what was spooled before stays as it was. New readings that cannot be
+  written are dropped and counted (`Appended.refused`, in `dropped_total`): in memory while the
+  disk is full, added to the file by the first append that finds room again. The other writes
+  (take, ack, release) raise `SpoolFull`; their rows keep their state, and rows a push could not
+  settle go back to ready with `recover`.
 
 Is not:
 - exactly-once: a reading may be sent twice (killed between the collector's commit and our
   ack); the collector's (agent, seq) uniqueness turns the second one into a duplicate.
 - unbounded: a collector down for longer than the cap lasts costs the oldest readings, counted.
+- a keeper of counts it cannot write: readings dropped on a full disk are counted in memory
+  until there is room; a process killed before that forgets how many they were.
 - shared: one process writes it (`asr-agent run` holds the state directory's lock); `status`
   opens it read-only.
 - replaceable: the seq counter lives in this file, and a new file would count from 1 again
@@ -72,6 +80,10 @@ class SpoolError(Exception):
     """The spool file cannot be used (another schema, another agent, not a database)."""
 
 
+class SpoolFull(SpoolError):
+    """No room to write on the spool's disk: the write was rolled back, nothing changed."""
+
+
 @dataclass(frozen=True)
 class NewReading:
     """A reading to spool: which printer, where, when, and what it said."""
@@ -84,10 +96,12 @@ class NewReading:
 
 @dataclass(frozen=True)
 class Appended:
-    """What `append` did: the seqs given, and how many old rows the cap dropped."""
+    """What `append` did: the seqs given, how many old rows the cap dropped, and how many new
+    readings a full disk refused (dropped and counted too)."""
 
     seqs: tuple[int, ...]
     dropped: int
+    refused: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ class SpoolStats:
     rejected_total: int
     oldest_read_at: datetime | None
     agent_id: str | None
+    disk_full: bool = False  # the last append found no room: new readings are being dropped
 
     @property
     def depth(self) -> int:
@@ -141,6 +156,8 @@ class Spool:
         self._conn = conn
         self._cap_rows = cap_rows
         self.reset_on_open = reset  # in-flight rows that went back to ready when opened
+        self._unsaved_drops = 0  # readings a full disk refused, not yet counted in the file
+        self._disk_full = False
 
     @classmethod
     def open(cls, path: Path, cap_rows: int) -> Spool:
@@ -158,6 +175,8 @@ class Spool:
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA_SQL)
         except sqlite3.DatabaseError as err:
+            if _disk_full(err):
+                raise SpoolFull(f"{path}: no room on its disk to open it: {err}") from err
             raise SpoolError(f"{path}: not a usable spool: {err}") from err
         spool = cls(conn, cap_rows)
         spool._check_schema(path)
@@ -201,6 +220,19 @@ class Spool:
         if self._cap_rows is None:
             raise SpoolError("the spool was opened read-only")
         rows = [(_time(i.read_at), i.printer, i.address, _encode(i.reading)) for i in items]
+        if not rows and not self._unsaved_drops:
+            return Appended((), 0)
+        try:
+            appended = self._append(rows)
+        except SpoolFull:
+            self._disk_full = True
+            self._unsaved_drops += len(rows)
+            return Appended((), 0, refused=len(rows))
+        self._disk_full = False
+        return appended
+
+    def _append(self, rows: Sequence[tuple[str, str, str, bytes]]) -> Appended:
+        assert self._cap_rows is not None
         with self._transaction() as conn:
             seqs = []
             for row in rows:
@@ -220,7 +252,8 @@ class Spool:
                     f" WHERE state = '{READY}' ORDER BY seq LIMIT ?)",
                     (total - self._cap_rows,),
                 ).rowcount
-                self._count(conn, "dropped_total", dropped)
+            self._count(conn, "dropped_total", dropped + self._unsaved_drops)
+        self._unsaved_drops = 0
         return Appended(tuple(seqs), dropped)
 
     def take(self, limit: int, max_bytes: int, up_to_seq: int | None = None) -> Taken | None:
@@ -288,18 +321,39 @@ class Spool:
 
     def ack(self, seqs: Iterable[int]) -> int:
         """The collector has these (accepted or duplicate): delete them; how many were here."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
         with self._transaction() as conn:
             return self._delete(conn, seqs)
 
     def reject(self, seqs: Iterable[int]) -> int:
         """The collector will never take these: delete and count them."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
         with self._transaction() as conn:
             gone = self._delete(conn, seqs)
             self._count(conn, "rejected_total", gone)
         return gone
 
+    def recover(self) -> int:
+        """Rows left in flight by a push that could not settle them: ready again, each in its
+        batch (sent again as the same batch); how many. Only while no push is running."""
+        if not self._conn.execute(
+            f"SELECT 1 FROM readings WHERE state = '{IN_FLIGHT}' LIMIT 1"
+        ).fetchone():
+            return 0  # nothing to write: works on a full disk too
+        with self._transaction() as conn:
+            return conn.execute(
+                f"UPDATE readings SET state = '{READY}' WHERE state = '{IN_FLIGHT}'"
+            ).rowcount
+
     def release(self, seqs: Iterable[int], new_batch: bool = False) -> int:
         """Back to ready, to be sent again: as the same batch, or in a new one."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
         with self._transaction() as conn:
             changed = 0
             for chunk in _chunks(list(seqs)):
@@ -336,10 +390,11 @@ class Spool:
             ready=counts[READY],
             in_flight=counts[IN_FLIGHT],
             last_seq=last[0] if last else 0,
-            dropped_total=int(meta.get("dropped_total", 0)),
+            dropped_total=int(meta.get("dropped_total", 0)) + self._unsaved_drops,
             rejected_total=int(meta.get("rejected_total", 0)),
             oldest_read_at=datetime.fromisoformat(oldest) if oldest else None,
             agent_id=meta.get("agent_id"),
+            disk_full=self._disk_full,
         )
 
     def journal_mode(self) -> str:
@@ -351,13 +406,21 @@ class Spool:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
+                # would fail and hide the error that matters.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as err:
+            if _disk_full(err):
+                raise SpoolFull(f"no room on the spool's disk: {err}") from err
             raise
-        conn.execute("COMMIT")
 
     def _check_schema(self, path: Path) -> None:
         try:
@@ -382,6 +445,15 @@ class Spool:
             conn.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?", (more, key)
             )
+
+
+def _disk_full(err: sqlite3.DatabaseError) -> bool:
+    """SQLITE_FULL (extended codes included): the disk, or the database's size limit, is full;
+    or the shared-memory file could not grow, which on opening is a full disk too."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return code is not None and (
+        code & 0xFF == sqlite3.SQLITE_FULL or code == sqlite3.SQLITE_IOERR_SHMSIZE
+    )
 
 
 def _size(rows: Sequence[tuple[int, str | None, str, str, str, bytes]]) -> int:

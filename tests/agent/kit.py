@@ -7,19 +7,23 @@ adds the agent's side. Everything runs on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from agent.spool import Spool, SpoolStats
@@ -262,6 +266,51 @@ def spool_seqs(state_dir: Path) -> list[int]:
         return [row[0] for row in conn.execute("SELECT seq FROM readings ORDER BY seq")]
     finally:
         conn.close()
+
+
+# --- a disk of its own, to fill ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tmpfs(directory: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. '16m') mounted on `directory` for the block, then unmounted.
+
+    Mounting needs root (CAP_SYS_ADMIN): the test is skipped, saying so, without it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs for the agent's spool needs root")
+    directory.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"mount -t tmpfs on {directory} failed: {done.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        if subprocess.run(["umount", str(directory)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(directory)], check=True)  # busy: detach it
+
+
+def fill(directory: Path) -> tuple[Path, int]:
+    """Write a file in `directory` until its disk has no byte left; the file and its size."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written = 0
+    try:
+        for chunk in (1 << 20, 4096, 1):  # big steps first, then the last scraps
+            block = b"\0" * chunk
+            while True:
+                try:
+                    written += os.write(fd, block)
+                except OSError as err:
+                    if err.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(fd)
+    return filler, written
 
 
 # --- a proxy that loses the collector's answers --------------------------------------------

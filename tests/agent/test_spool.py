@@ -1,15 +1,26 @@
-"""The spool's promises (agent/spool.py): states, at-least-once, oldest first, the cap, WAL."""
+"""The spool's promises (agent/spool.py): states, at-least-once, oldest first, the cap, WAL,
+a full disk."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from agent.spool import ENTRY_OVERHEAD_BYTES, IN_FLIGHT, READY, NewReading, Spool, SpoolError
+from agent.spool import (
+    ENTRY_OVERHEAD_BYTES,
+    IN_FLIGHT,
+    READY,
+    NewReading,
+    Spool,
+    SpoolError,
+    SpoolFull,
+)
+from tests.agent.kit import fill, tmpfs
 from tests.collector.kit import reading
 from wire.batch import Batch, Heartbeat, PrinterCounts, decode_batch, encode_batch
 
@@ -224,3 +235,78 @@ def test_a_file_that_is_not_a_spool_is_refused(path: Path) -> None:
     path.write_bytes(b"not a database at all, just text" * 100)
     with pytest.raises(SpoolError):
         Spool.open(path, cap_rows=10)
+
+
+# --- a full disk (a tmpfs of its own, filled to the last byte) -----------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        yield disk
+
+
+def test_r2_a_full_disk_drops_new_readings_counts_them_and_keeps_the_old(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "spool.db"
+    with Spool.open(path, cap_rows=100) as spool:
+        spool.append([new(n) for n in range(1, 4)])
+        filler, _ = fill(small_disk)
+        refused = spool.append([new(4), new(5)])
+        assert (refused.seqs, refused.dropped, refused.refused) == ((), 0, 2)
+        assert spool.append([new(6)]).refused == 1
+        stats = spool.stats()
+        assert (stats.ready, stats.last_seq, stats.dropped_total, stats.disk_full) == (
+            3,
+            3,
+            3,
+            True,
+        )
+        with Spool.open_read_only(path) as reader:  # not in the file yet: no room for it
+            assert reader.stats().dropped_total == 0
+        with pytest.raises(SpoolFull):
+            spool.take(10, BIG)
+        assert states(path) == dict.fromkeys((1, 2, 3), READY)  # nothing moved
+        filler.unlink()
+        appended = spool.append([new(7)])
+        assert (appended.seqs, appended.refused) == ((4,), 0)  # seqs go on with no gap
+        stats = spool.stats()
+        assert (stats.dropped_total, stats.disk_full) == (3, False)
+        taken = spool.take(10, BIG)
+        assert taken is not None
+        assert [r.reading for r in taken.readings] == [reading(f"S{n}") for n in (1, 2, 3, 7)]
+    with Spool.open(path, cap_rows=100) as spool:
+        assert spool.stats().dropped_total == 3  # written with the first append that fitted
+
+
+def test_rows_a_push_could_not_settle_on_a_full_disk_are_recovered(small_disk: Path) -> None:
+    path = small_disk / "spool.db"
+    with Spool.open(path, cap_rows=100) as spool:
+        spool.append([new(n) for n in range(1, 4)])
+        taken = spool.take(10, BIG)
+        assert taken is not None
+        filler, _ = fill(small_disk)
+        with pytest.raises(SpoolFull):
+            spool.ack([1, 2, 3])  # the collector has them; the spool cannot say so
+        with pytest.raises(SpoolFull):
+            spool.recover()
+        assert states(path) == dict.fromkeys((1, 2, 3), IN_FLIGHT)
+        filler.unlink()
+        assert spool.recover() == 3
+        again = spool.take(10, BIG)
+        assert again is not None and again.batch_id == taken.batch_id and again.resent
+        assert spool.ack([1, 2, 3]) == 3
+        assert spool.recover() == 0 and spool.stats().depth == 0
+
+
+def test_opening_on_a_full_disk_says_the_disk_is_full(small_disk: Path) -> None:
+    path = small_disk / "spool.db"
+    with Spool.open(path, cap_rows=100) as spool:
+        spool.append([new(1)])
+    filler, _ = fill(small_disk)
+    with pytest.raises(SpoolFull, match="no room on its disk"):
+        Spool.open(path, cap_rows=100)  # its shared-memory file cannot be made
+    filler.unlink()
+    with Spool.open(path, cap_rows=100) as spool:
+        assert spool.stats().ready == 1
