@@ -5,7 +5,9 @@ full (receptacles), grams, a quality flag, a kind (toner / ink / waste / drum / 
 and the printer's status and power state.
 Is not: a guesser. A special level (-1 other, -2 unknown, -3 some remaining), a missing or
 non-positive capacity, or a value of the wrong type gives `percent: None` with a quality flag
-and a note, never a made-up number (LibreNMS shows 50 % for -3; we do not).
+and a note, never a made-up number (LibreNMS shows 50 % for -3; we do not). The notes that say
+a value breaks the MIB (a wrong type, a number out of its range or enumeration) are also handed
+back as `problems` when asked, so the caller can report a printer that answers garbage.
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ from agent.reader import RawRead
 from agent.snmp import ber
 from agent.snmp.ber import Value, format_oid
 from wire.reading import PrinterReading, Status, Supply
+
+
+class _Notes(list[str]):
+    """A read's notes; `bad` ones, a value that breaks the MIB, are also kept in `problems`."""
+
+    def __init__(self, notes: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(notes)
+        self.problems: list[str] = []
+
+    def bad(self, text: str) -> None:
+        self.append(text)
+        self.problems.append(text)
+
 
 _HEX_PAIRS = re.compile(r"^(?:[0-9A-Fa-f]{2})(?: [0-9A-Fa-f]{2})*\s*$")
 _SERIAL_PLACEHOLDERS = {"", "0", "unknown", "none", "n/a", "na", "-"}
@@ -47,22 +62,28 @@ def decode_text(value: Value) -> str | None:
     return text.strip()
 
 
-def _int(value: Value, what: str, notes: list[str]) -> int | None:
+def _int(value: Value, what: str, notes: _Notes) -> int | None:
     if value is None or isinstance(value, ber.NoValue):
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        notes.append(f"{what}: expected an INTEGER, got {type(value).__name__} {value!r:.40}")
+        notes.bad(f"{what}: expected an INTEGER, got {type(value).__name__} {value!r:.40}")
         return None
     return value
 
 
-def _enum(profile: Profile, enum: str, value: Value, what: str, notes: list[str]) -> str | None:
+def _text(value: Value, what: str, notes: _Notes) -> str | None:
+    if value is not None and not isinstance(value, (bytes, ber.NoValue)):
+        notes.bad(f"{what}: expected an OCTET STRING, got {type(value).__name__} {value!r:.40}")
+    return decode_text(value)
+
+
+def _enum(profile: Profile, enum: str, value: Value, what: str, notes: _Notes) -> str | None:
     number = _int(value, what, notes)
     if number is None:
         return None
     name = profile.enums[enum].get(number)
     if name is None:
-        notes.append(f"{what}: value {number} is not in the MIB's enumeration")
+        notes.bad(f"{what}: value {number} is not in the MIB's enumeration")
     return name
 
 
@@ -88,7 +109,7 @@ def _percent(
     unit: str | None,
     special: dict[int, str],
     coarse_max: int,
-    notes: list[str],
+    notes: _Notes,
 ) -> tuple[float | None, str]:
     """Share of the supply's capacity that the level says is there (0..100), and its quality."""
     if level is None:
@@ -97,17 +118,20 @@ def _percent(
     if level < 0:
         meaning = special.get(level)
         if meaning is None:
-            notes.append(f"level {level} is negative and not a known special value")
+            notes.bad(f"level {level} is negative and not a known special value")
             return None, "unknown"
         notes.append(f"level {level}: {meaning}")
         return None, "some-remaining" if meaning in ("some-remaining", "near-empty") else "unknown"
     if unit == "percent":
         if level > 100:
-            notes.append(f"level {level} is above 100 in a percent unit")
+            notes.bad(f"level {level} is above 100 in a percent unit")
             return None, "unknown"
         return float(level), "measured"
     if capacity is None or capacity <= 0:
         meaning = special.get(capacity) if capacity is not None else None
+        if capacity is not None and capacity < 0 and meaning is None:
+            notes.bad(f"max capacity {capacity} is negative and not a known special value")
+            return None, "unknown"
         notes.append(
             f"max capacity {meaning or capacity}: no percentage without a capacity"
             if capacity is not None
@@ -115,7 +139,7 @@ def _percent(
         )
         return None, "unknown"
     if level > capacity:
-        notes.append(f"level {level} is above the max capacity {capacity}")
+        notes.bad(f"level {level} is above the max capacity {capacity}")
         return None, "unknown"
     return level * 100 / capacity, "coarse" if capacity <= coarse_max else "measured"
 
@@ -127,10 +151,12 @@ def decode_supply(
     index: str,
     row: dict[str, Value],
     colorants: dict[str, Value],
+    problems: list[str] | None = None,
 ) -> Supply:
-    """One prtMarkerSuppliesTable row, normalised per R1."""
-    notes: list[str] = []
-    description = decode_text(row.get("description"))
+    """One prtMarkerSuppliesTable row, normalised per R1; values that break the MIB are also
+    added to `problems` (prefixed with the supply's index) when it is given."""
+    notes = _Notes()
+    description = _text(row.get("description"), "description", notes)
     part_number = None
     text = description
     if description and vendor and vendor.part_number_separator:
@@ -171,7 +197,7 @@ def decode_supply(
         grams_left = round(level * factor, 3)
         grams_used = round((capacity - level) * factor, 3)
 
-    return Supply(
+    supply = Supply(
         index=index,
         description=description,
         type=type_name,
@@ -191,6 +217,9 @@ def decode_supply(
         colorant_index=colorant_index,
         notes=tuple(notes),
     )
+    if problems is not None:
+        problems.extend(f"supply {index}: {p}" for p in notes.problems)
+    return supply
 
 
 def decode_errors(profile: Profile, value: Value) -> tuple[str, ...]:
@@ -205,8 +234,8 @@ def decode_errors(profile: Profile, value: Value) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _serial(profile: Profile, raw: RawRead) -> tuple[str | None, str | None]:
-    standard = decode_text(raw.per_device.get("prtGeneralSerialNumber"))
+def _serial(profile: Profile, raw: RawRead, notes: _Notes) -> tuple[str | None, str | None]:
+    standard = _text(raw.per_device.get("prtGeneralSerialNumber"), "prtGeneralSerialNumber", notes)
     if standard and standard.lower() not in _SERIAL_PLACEHOLDERS:
         return standard, "prtGeneralSerialNumber"
     for fallback in raw.vendor.serials if raw.vendor else ():
@@ -254,9 +283,12 @@ def _power(profile: Profile, raw: RawRead, device: str | None, printer: str | No
     return "unknown"
 
 
-def decode_read(profile: Profile, raw: RawRead) -> PrinterReading:
-    """A whole printer read, normalised."""
-    notes = list(raw.notes)
+def decode_read(
+    profile: Profile, raw: RawRead, problems: list[str] | None = None
+) -> PrinterReading:
+    """A whole printer read, normalised; values that break the MIB are also added to
+    `problems` when it is given (the reading keeps them as null or notes, never as numbers)."""
+    notes = _Notes(raw.notes)
     h = raw.hr_device_index
     device = _enum(
         profile, "hrDeviceStatus", raw.per_device.get("hrDeviceStatus"), "hrDeviceStatus", notes
@@ -269,18 +301,21 @@ def decode_read(profile: Profile, raw: RawRead) -> PrinterReading:
         device=device, printer=printer, errors=errors, power=_power(profile, raw, device, printer)
     )
     supplies = tuple(
-        decode_supply(profile, raw.vendor, h, index, row, raw.colorants)
+        decode_supply(profile, raw.vendor, h, index, row, raw.colorants, problems)
         for index, row in sorted(
             raw.supplies.items(), key=lambda kv: tuple(int(p) for p in kv[0].split("."))
         )
     )
-    serial, serial_source = _serial(profile, raw)
+    serial, serial_source = _serial(profile, raw, notes)
     if serial is None:
         notes.append("no serial number: prtGeneralSerialNumber empty and no vendor fallback")
     sys_object_id = raw.scalars.get("sysObjectID")
     uptime = _int(raw.scalars.get("sysUpTime"), "sysUpTime", notes)
     page_count = _int(raw.per_marker.get("prtMarkerLifeCount"), "prtMarkerLifeCount", notes)
-    return PrinterReading(
+    if page_count is not None and page_count < 0:
+        notes.bad(f"prtMarkerLifeCount: {page_count} is negative")
+        page_count = None
+    reading = PrinterReading(
         serial=serial,
         serial_source=serial_source,
         model=_model(raw),
@@ -288,7 +323,7 @@ def decode_read(profile: Profile, raw: RawRead) -> PrinterReading:
         sys_descr=decode_text(raw.scalars.get("sysDescr")),
         vendor=raw.vendor.name if raw.vendor else None,
         uptime_seconds=uptime / 100 if uptime is not None else None,
-        page_count=page_count if page_count is None or page_count >= 0 else None,
+        page_count=page_count,
         power_on_count=_int(
             raw.per_marker.get("prtMarkerPowerOnCount"), "prtMarkerPowerOnCount", notes
         ),
@@ -304,3 +339,6 @@ def decode_read(profile: Profile, raw: RawRead) -> PrinterReading:
         hr_device_index=h,
         notes=tuple(notes),
     )
+    if problems is not None:
+        problems[:0] = notes.problems  # the device's own before its supplies'
+    return reading

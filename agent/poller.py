@@ -1,8 +1,11 @@
 """Poll many printers concurrently, bounded, and keep each printer's state.
 
 A printer that does not answer is a *state* (asleep, then unreachable after a while), logged
-when it changes, not an error each time. Requests in flight are bounded: with a whole fleet
-in flight at once, loopback UDP dropped datagrams and reads slowed fourfold.
+when it changes, not an error each time. So is one that answers values breaking the MIB (wrong
+types, numbers out of range): it stays answering, its reading is kept (those values null or in
+notes), and what is wrong is logged once when it changes and kept as its `problems`.
+Requests in flight are bounded: with a whole fleet in flight at once, loopback UDP dropped
+datagrams and reads slowed fourfold.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ UNREACHABLE = "unreachable"  # silent for longer than `unreachable_after`
 REFUSED = "refused"  # wrong credentials
 NOT_A_PRINTER = "not-a-printer"
 FAULTY = "faulty"  # answers that break the protocol
+MAX_PROBLEMS_LOGGED = 6  # per log line; `problems` keeps them all
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class PollOutcome:
     reading: PrinterReading | None
     error: str | None
     last_answered: datetime | None
+    problems: tuple[str, ...] = ()  # values of the answer that break the MIB (agent.decode)
 
 
 def _utcnow() -> datetime:
@@ -93,6 +98,7 @@ class SnmpClients:
 class _Memory:
     state: str | None = None
     last_answered: datetime | None = None
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -118,11 +124,12 @@ class Poller:
             self._slots = asyncio.Semaphore(self.max_in_flight)
         memory = self._memory.setdefault(spec.name, _Memory())
         reading = error = None
+        problems: list[str] = []
         async with self._slots:
             try:
                 session = await self.clients.session(spec)
                 raw = await read_printer(session, self.profile, self.max_repetitions)
-                reading = decode_read(self.profile, raw)
+                reading = decode_read(self.profile, raw, problems)
                 state = ANSWERING
             except SnmpTimeout as err:
                 error = str(err)
@@ -147,11 +154,29 @@ class Poller:
         if state != memory.state:
             self._log_change(spec, memory.state, state, error, memory.last_answered)
             memory.state = state
-        return PollOutcome(spec, now, state, reading, error, memory.last_answered)
+        if state == ANSWERING and tuple(problems) != memory.problems:
+            self._log_problems(spec, problems)
+            memory.problems = tuple(problems)
+        return PollOutcome(spec, now, state, reading, error, memory.last_answered, tuple(problems))
 
     async def poll_all(self, specs: Iterable[PrinterSpec]) -> list[PollOutcome]:
         """Poll every printer concurrently (bounded by max_in_flight), in the given order."""
         return list(await asyncio.gather(*(self.poll(s) for s in specs)))
+
+    @staticmethod
+    def _log_problems(spec: PrinterSpec, problems: list[str]) -> None:
+        where = f"{spec.name} ({spec.target.host}:{spec.target.port})"
+        if not problems:
+            log.info("%s answers values that fit the MIB again", where)
+            return
+        shown = "; ".join(problems[:MAX_PROBLEMS_LOGGED])
+        more = len(problems) - MAX_PROBLEMS_LOGGED
+        log.warning(
+            "%s answers values that break the Printer-MIB (kept as null, never as numbers): %s%s",
+            where,
+            shown,
+            f"; and {more} more" if more > 0 else "",
+        )
 
     @staticmethod
     def _log_change(

@@ -3,7 +3,8 @@
 Is: GET, GETNEXT and GETBULK as RFC 3416 (and RFC 1157 for v1) define them, over the agent's
 BER codec; many printers behind one port, chosen by community string, a wrong community
 dropped silently as a real agent does; per-printer faults (waking from power-save, asleep,
-slow, garbage, truncated, wrong request-id); counters of what each printer was asked.
+slow, garbage, truncated, wrong request-id, values of the wrong type or out of range); counters
+of what each printer was asked and answered.
 Is not: a full agent. No SET (dropped), no v3, no traps, and no MIB: noSuchObject versus
 noSuchInstance is told apart by whether other instances share the requested OID's parent.
 """
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import socket
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -232,6 +234,26 @@ class Faults:
     garbage: bool = False  # answers bytes that are not BER
     truncated: bool = False  # answers the first half of each message only
     wrong_request_id: bool = False  # answers under a request-id the manager never sent
+    wrong_types: bool = False  # INTEGERs answered as OCTET STRINGs and OCTET STRINGs as INTEGERs
+    out_of_range: bool = False  # INTEGERs answered as negatives no MIB defines (-4 and below)
+
+
+def _distorted(data: Dataset, faults: Faults) -> Dataset:
+    """The objects as a printer with value faults answers them (well-formed BER, bad values)."""
+    if not (faults.wrong_types or faults.out_of_range):
+        return data
+    out = []
+    for oid, value in data.entries():
+        v = value.value
+        if value.tag == ber.INTEGER and isinstance(v, int):
+            if faults.wrong_types:
+                value = Typed(ber.OCTET_STRING, str(v).encode())
+            else:
+                value = Typed(ber.INTEGER, -(abs(v) + 4))
+        elif faults.wrong_types and value.tag == ber.OCTET_STRING and isinstance(v, bytes):
+            value = Typed(ber.INTEGER, len(v))
+        out.append((oid, value))
+    return Dataset(out)
 
 
 class SimPrinter:
@@ -241,6 +263,9 @@ class SimPrinter:
         self.data = Dataset(entries)
         self.received = 0  # requests under this printer's community
         self.served = 0  # answers sent (garbage and truncated ones included)
+        # Requests answered, by PDU type; a re-send (the same request-id again) counts once.
+        self.answered: Counter[int] = Counter()
+        self._last_answered: dict[int, int] = {}  # PDU type -> its last request-id answered
         self.faults = faults or Faults()
 
     @property
@@ -262,12 +287,16 @@ class SimPrinter:
         if self._drops_left > 0:
             self._drops_left -= 1
             return None
+        asked = request
         if faults.wrong_request_id:
             # Negative: a manager counting its ids upwards from 1 never has it in flight.
             request = replace(request, request_id=~request.request_id)
-        out = answer(self.data, request, max_bytes)
+        out = answer(_distorted(self.data, faults), request, max_bytes)
         if out is None:
             return None
+        if self._last_answered.get(asked.pdu_type) != asked.request_id:
+            self._last_answered[asked.pdu_type] = asked.request_id
+            self.answered[asked.pdu_type] += 1
         if faults.garbage:
             out = bytes(b ^ 0xFF for b in out)
         if faults.truncated:

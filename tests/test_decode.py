@@ -136,3 +136,44 @@ def test_a_broken_vendor_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('vendor = "Bad"\nenterprise = "1.3.6"\ncolour = 1\n')
     with pytest.raises(ProfileError, match="unknown key.*colour"):
         load_profile(extra_vendor_dirs=(tmp_path,))
+
+
+@pytest.mark.parametrize(
+    ("row", "problem", "percent"),
+    [
+        (_row(type=3, maxCapacity=100, level=-7), "level -7 is negative and not a known", None),
+        (_row(type=3, maxCapacity=-9, level=40), "max capacity -9 is negative and not a", None),
+        (_row(type=3, unit=19, level=140), "level 140 is above 100 in a percent unit", None),
+        (_row(type=3, maxCapacity=100, level=120), "level 120 is above the max capacity", None),
+        (_row(type=3, maxCapacity=100, level=b"40"), "level: expected an INTEGER, got", None),
+        # What does not touch the level leaves its percentage alone.
+        (_row(type=99, maxCapacity=100, level=40), "type: value 99 is not in the MIB's", 40.0),
+        (_row(type=3, description=7, maxCapacity=100, level=40), "description: expected", 40.0),
+    ],
+)
+def test_values_that_break_the_mib_are_problems_never_numbers(
+    profile: Profile, row: dict[str, ber.Value], problem: str, percent: float | None
+) -> None:
+    problems: list[str] = []
+    s = decode_supply(profile, None, 1, "1.2", row, {}, problems)
+    assert len(problems) == 1 and problems[0].startswith(f"supply 1.2: {problem}"), problems
+    assert problems[0].removeprefix("supply 1.2: ") in s.notes
+    assert s.percent == percent
+    if percent is None:
+        assert (s.quality, s.grams_left) == ("unknown", None)
+
+
+@pytest.mark.parametrize("level", [-1, -2, -3, 0, 50, 100])
+def test_special_values_and_plain_levels_are_no_problem(profile: Profile, level: int) -> None:
+    problems: list[str] = []
+    decode_supply(profile, None, 1, "1.1", _row(type=3, maxCapacity=100, level=level), {}, problems)
+    decode_supply(profile, None, 1, "1.1", _row(type=3, maxCapacity=-2, level=level), {}, problems)
+    assert problems == []
+
+
+def test_a_serial_of_the_wrong_type_is_a_problem_and_no_serial(profile: Profile) -> None:
+    raw = RawRead(per_device={"prtGeneralSerialNumber": 12345})
+    problems: list[str] = []
+    reading = decode_read(profile, raw, problems)
+    assert reading.serial is None
+    assert problems == ["prtGeneralSerialNumber: expected an OCTET STRING, got int 12345"]

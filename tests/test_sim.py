@@ -361,6 +361,61 @@ async def test_broken_answers_fail_cleanly(sim: Sim, faults: Faults, backend: st
         assert outcome.error and "no answer" in outcome.error
 
 
+async def test_broken_printers_sharing_an_address_are_each_told_their_own_fault(
+    sim: Sim,
+) -> None:
+    """Printers behind one address (one port, several communities): the garbage of one is not
+    taken for the silence of another, nor the answers of a good one for a cure."""
+    broken = {community(0): Faults(garbage=True), community(1): Faults(wrong_request_id=True)}
+    for name, faults in broken.items():
+        sim.printers[name].faults = faults
+    outcomes = await poll(*(spec(sim.port, name, timeout=0.1) for name in sorted(sim.printers)))
+    by_name = {o.printer.name: o for o in outcomes}
+    assert by_name[community(0)].state == FAULTY
+    assert "malformed SNMP" in (by_name[community(0)].error or "")
+    assert by_name[community(1)].state == FAULTY
+    assert "never asked" in (by_name[community(1)].error or "")
+    for name in sorted(sim.printers)[2:]:
+        assert by_name[name].state == ANSWERING, by_name[name].error
+
+
+async def test_values_of_the_wrong_type_are_problems_never_numbers(sim: Sim) -> None:
+    sim.printers[community(0)].faults = Faults(wrong_types=True)
+    (outcome,) = await poll(spec(sim.port, community(0)))
+    assert outcome.state == ANSWERING and outcome.reading is not None
+    assert outcome.reading.serial is None  # a number where the serial's text should be
+    assert any("prtGeneralSerialNumber: expected an OCTET STRING" in p for p in outcome.problems)
+    assert any("level: expected an INTEGER" in p for p in outcome.problems)
+    for supply in outcome.reading.supplies:
+        assert (supply.level, supply.percent, supply.grams_left) == (None, None, None)
+
+
+async def test_values_out_of_range_are_problems_never_numbers(sim: Sim) -> None:
+    sim.printers[community(0)].faults = Faults(out_of_range=True)
+    (outcome,) = await poll(spec(sim.port, community(0)))
+    assert outcome.state == ANSWERING and outcome.reading is not None
+    assert outcome.reading.serial is not None  # strings are left alone
+    assert any("is negative and not a known special value" in p for p in outcome.problems)
+    assert any("is not in the MIB's enumeration" in p for p in outcome.problems)
+    for supply in outcome.reading.supplies:
+        assert supply.level is not None and supply.level <= -4  # as read, and flagged
+        assert (supply.percent, supply.quality, supply.grams_left) == (None, "unknown", None)
+    healthy = await poll(spec(sim.port, community(1)))
+    assert healthy[0].problems == ()
+
+
+async def test_answers_are_counted_by_pdu_and_a_resend_once(sim: Sim) -> None:
+    printer = sim.printers[community(0)]
+    get = request(community(0), ber.GET, [SYS_DESCR])
+    for _ in range(2):  # the same request-id twice: a re-send
+        assert await exchange(sim.port, get) is not None
+    assert await exchange(sim.port, request(community(0), ber.GET_NEXT, [SYS_DESCR])) is not None
+    assert printer.answered == {ber.GET: 1, ber.GET_NEXT: 1}
+    (outcome,) = await poll(spec(sim.port, community(0)))
+    assert outcome.state == ANSWERING
+    assert printer.answered[ber.GET] == 2  # one read by the agent ends with one GET
+
+
 async def test_slow_printer_late_answer_still_counts(sim: Sim) -> None:
     sim.printers[community(0)].faults = Faults(delay=0.1)
     (outcome,) = await poll(spec(sim.port, community(0), timeout=0.05, retries=5))

@@ -47,9 +47,13 @@ class NativeClient:
         self._first_id = random.randrange(1, 1 << 30)
         self._ids = itertools.count(self._first_id)
         self._issued = 0
-        # What a printer sent that we could not use, by address: reported if a request to it
-        # then times out, so a broken printer reads as faulty, not as asleep.
-        self._troubles: dict[tuple[str, int], str] = {}
+        # What came back that we could not use, numbered by arrival: reported if a request to
+        # that address then times out, so a broken printer reads as faulty, not as asleep. Keyed
+        # by the community too when the message says it (a wrong request-id), so printers
+        # sharing an address (one agent, several communities) are each told their own; bytes
+        # that do not decode name no community and count for every printer at the address.
+        self._troubles: dict[tuple[tuple[str, int], bytes | None], tuple[int, str]] = {}
+        self._datagrams = 0
         self._lock = asyncio.Lock()
         self.malformed = 0  # datagrams that were not well-formed SNMP
 
@@ -90,17 +94,20 @@ class NativeClient:
 
     def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         source = (_normal_host(addr[0]), addr[1])
+        self._datagrams += 1
         try:
             msg = ber.decode_message(data)
         except ber.BerError as err:
             self.malformed += 1
-            self._troubles[source] = f"answered with malformed SNMP ({err})"
+            what = f"answered with malformed SNMP ({err})"
+            self._troubles[(source, None)] = (self._datagrams, what)
             log.debug("malformed datagram from %s: %s", addr[0], err)
             return
         entry = self._pending.get(msg.request_id)
         if entry is None:
             if not self._ours(msg.request_id):
-                self._troubles[source] = f"answered request-id {msg.request_id}, never asked"
+                what = f"answered request-id {msg.request_id}, never asked"
+                self._troubles[(source, msg.community)] = (self._datagrams, what)
             return  # else a late answer to a request already answered or given up
         expected, future = entry
         if source != expected or future.done():
@@ -123,7 +130,7 @@ class NativeClient:
         transport = await self._transport(family)
         request_id = next(self._ids) & 0x7FFFFFFF
         self._issued += 1
-        self._troubles.pop((host, target.port), None)
+        since = self._datagrams  # troubles older than this request are not its own
         payload = ber.encode_request(
             version, community, pdu_type, request_id, oids, non_repeaters, max_repetitions
         )
@@ -140,12 +147,21 @@ class NativeClient:
             if not future.done():
                 future.cancel()
         tries = f"after {target.retries + 1} tries over {sum(target.waits()):.1f} s"
-        trouble = self._troubles.pop((host, target.port), None)
+        trouble = self._trouble((host, target.port), community, since)
         if trouble:
             raise SnmpProtocolError(
                 f"{target.host}:{target.port} {trouble}; no usable answer {tries}"
             )
         raise SnmpTimeout(f"no answer from {target.host}:{target.port} {tries}")
+
+    def _trouble(self, address: tuple[str, int], community: bytes, since: int) -> str | None:
+        """What came from `address` since datagram `since` that we could not use: first what
+        its answer under `community` said, else bytes that named no community."""
+        for key in ((address, community), (address, None)):
+            seen = self._troubles.get(key)
+            if seen is not None and seen[0] > since:
+                return seen[1]
+        return None
 
     def _ours(self, request_id: int) -> bool:
         """Whether we ever sent this request-id (ids run up from a random start)."""
