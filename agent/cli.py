@@ -341,9 +341,17 @@ def _render_status(data: dict[str, Any], config: AgentConfig) -> str:
             f"last push  {data['last_push_at']}: FAILED: {data['last_push_error']};"
             f" last good push {data['last_push_ok_at'] or 'never'}"
         )
+    offset = data.get("clock_offset_seconds")
+    if offset is not None:
+        lines.append(
+            f"clock      {abs(offset):.0f} s {'behind' if offset > 0 else 'ahead of'} the"
+            f" collector's: times sent are corrected by {offset:+.0f} s; set it right (NTP)"
+        )
     for name, printer in data["printers"].items():
+        error = printer.get("error")
         lines.append(
             f"  {name}: {printer['state']}, last answered {printer['last_answered'] or 'never'}"
+            + (f": {error}" if error else "")
         )
     return "\n".join(lines)
 

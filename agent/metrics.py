@@ -1,7 +1,8 @@
 """The agent's Prometheus metrics, served on `[agent] metrics_address` when it is set.
 
 Is: gauges of what the agent knows after each round (printers per state, spool depth, what
-the spool dropped, when it last polled and pushed) and counters of its rounds, in a registry
+the spool dropped and whether its disk is full, when it last polled and pushed, the clock
+offset its pushes correct by) and counters of its rounds, in a registry
 of its own, served over plain HTTP by prometheus_client's server (bind it to loopback or a
 management network: it holds no secret, but it is not authenticated).
 Is not: a log; the heartbeat the collector gets is built from the same state, not from here.
@@ -10,6 +11,7 @@ Is not: a log; the heartbeat the collector gets is built from the same state, no
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
@@ -41,7 +43,18 @@ class AgentMetrics:
         )
         self.dropped = Gauge(
             "asr_agent_spool_dropped",
-            "Readings the full spool dropped, since it was made.",
+            "Readings the spool dropped (its cap reached, or its disk full), since it was made.",
+            registry=r,
+        )
+        self.disk_full = Gauge(
+            "asr_agent_spool_disk_full",
+            "1 while the spool's disk has no room: new readings are dropped and counted.",
+            registry=r,
+        )
+        self.clock_offset = Gauge(
+            "asr_agent_clock_offset_seconds",
+            "The collector's clock minus this box's, by which sent times are corrected"
+            " (0: not corrected).",
             registry=r,
         )
         self.last_poll = Gauge(
@@ -69,10 +82,17 @@ class AgentMetrics:
         if state.last_poll_at is not None:
             self.last_poll.set(state.last_poll_at.timestamp())
 
-    def pushed(self, state: AgentState, ok: bool, spool: SpoolStats) -> None:
+    def pushed(
+        self,
+        state: AgentState,
+        ok: bool,
+        spool: SpoolStats,
+        clock_offset: timedelta | None = None,
+    ) -> None:
         """After a push round."""
         self.pushes.labels("ok" if ok else "failed").inc()
         self._spool(spool)
+        self.clock_offset.set(clock_offset.total_seconds() if clock_offset is not None else 0)
         if state.last_push_at is not None:
             self.last_push.set(state.last_push_at.timestamp())
         if state.last_push_ok_at is not None:
@@ -81,6 +101,7 @@ class AgentMetrics:
     def _spool(self, spool: SpoolStats) -> None:
         self.spool_depth.set(spool.ready + spool.in_flight)
         self.dropped.set(spool.dropped_total)
+        self.disk_full.set(1 if spool.disk_full else 0)
 
     def exposition(self) -> bytes:
         """The text exposition format."""

@@ -1,10 +1,12 @@
 """What the agent remembers across restarts besides its spool, in `state.json`.
 
-Is: when each printer last answered and its last state (so asleep/unreachable survive a
-restart, `Poller.remember`), the printers per state of the last poll, when the last poll and
-the last push were, whether that push delivered everything, and why not. Written whole and
-atomically (a temporary file renamed over the old one); a state file that is missing or
-unreadable is an empty state: printers count as never answered and a push is due at start.
+Is: when each printer last answered, its last state and what was wrong with its last answer
+(so asleep/unreachable survive a restart, `Poller.remember`), the printers per state of the
+last poll, when the last poll and the last push were, whether that push delivered everything,
+and why not, and the clock offset the pushes correct by. Written whole and atomically (a
+temporary file renamed over the old one); a state file that is missing or unreadable is an
+empty state: printers count as never answered and a push is due at start. Keys added since
+are optional, so an older file still reads.
 Also the state directory's lock, which keeps a second `asr-agent run` away.
 Is not: the readings (agent.spool) nor the identity (agent.identity).
 """
@@ -46,6 +48,7 @@ class PrinterMemory:
 
     state: str | None = None
     last_answered: datetime | None = None
+    error: str | None = None  # why the last read failed, or what in its answer broke the MIB
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,26 @@ class AgentState:
     last_push_at: datetime | None = None  # the last push that ended, well or not
     last_push_ok_at: datetime | None = None  # the last push that delivered everything
     last_push_error: str | None = None
+    clock_offset_seconds: float | None = None  # the collector's clock minus ours, if corrected
 
     def with_poll(self, outcomes: Iterable[PollOutcome], at: datetime) -> AgentState:
         """The state after a poll round."""
         printers = dict(self.printers)
         for o in outcomes:
-            printers[o.printer.name] = PrinterMemory(o.state, o.last_answered)
+            error = o.error or ("; ".join(o.problems) if o.problems else None)
+            printers[o.printer.name] = PrinterMemory(o.state, o.last_answered, error)
         return replace(self, printers=printers, last_poll_at=at)
 
-    def with_push(self, at: datetime, error: str | None) -> AgentState:
-        """The state after a push round: delivered (no error) or not."""
+    def with_push(
+        self, at: datetime, error: str | None, clock_offset_seconds: float | None = None
+    ) -> AgentState:
+        """The state after a push round: delivered (no error) or not, and the clock offset."""
         return replace(
             self,
             last_push_at=at,
             last_push_ok_at=at if error is None else self.last_push_ok_at,
             last_push_error=error,
+            clock_offset_seconds=clock_offset_seconds,
         )
 
     def counts(self, names: Iterable[str]) -> PrinterCounts:
@@ -87,13 +95,14 @@ class AgentState:
         """The JSON form (also what `status --json` shows)."""
         return {
             "printers": {
-                name: {"state": m.state, "last_answered": _iso(m.last_answered)}
+                name: {"state": m.state, "last_answered": _iso(m.last_answered), "error": m.error}
                 for name, m in sorted(self.printers.items())
             },
             "last_poll_at": _iso(self.last_poll_at),
             "last_push_at": _iso(self.last_push_at),
             "last_push_ok_at": _iso(self.last_push_ok_at),
             "last_push_error": self.last_push_error,
+            "clock_offset_seconds": self.clock_offset_seconds,
         }
 
     @classmethod
@@ -101,13 +110,14 @@ class AgentState:
         """The state from its JSON form; KeyError/TypeError/ValueError if it is not one."""
         return cls(
             printers={
-                str(name): PrinterMemory(p["state"], _time(p["last_answered"]))
+                str(name): PrinterMemory(p["state"], _time(p["last_answered"]), p.get("error"))
                 for name, p in data["printers"].items()
             },
             last_poll_at=_time(data["last_poll_at"]),
             last_push_at=_time(data["last_push_at"]),
             last_push_ok_at=_time(data["last_push_ok_at"]),
             last_push_error=data["last_push_error"],
+            clock_offset_seconds=data.get("clock_offset_seconds"),
         )
 
 

@@ -21,6 +21,8 @@ OUTBOX_STATUSES = {
 }
 # Ingest of a batch on loopback takes milliseconds; a busy database makes it seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# An agent's reported clock offset is news (logged again) when it moves by more than this.
+CLOCK_NEWS_SECONDS = 60.0
 
 
 class Metrics:
@@ -73,6 +75,14 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.clock_offset = Gauge(
+            "asr_agent_clock_offset_seconds",
+            "The collector's clock minus an agent's, as the agent's heartbeat reports it when it"
+            " corrects its times (its clock is off); an agent whose clock is right has none.",
+            ["agent"],
+            registry=self.registry,
+        )
+        self._offsets: dict[str, float] = {}
         self.outbox = Gauge(
             "asr_outbox_rows",
             "Rows of each outbox by status (notifications: the emails; fulfilment_requests:"
@@ -88,6 +98,20 @@ class Metrics:
         for kind in ("shipments", "lines"):
             value = counts.get(kind, 0)
             self.orders.labels(kind).inc(value if isinstance(value, int) else 0)
+
+    def agent_clock(self, agent_id: str, offset: float | None) -> bool:
+        """Record the clock offset an agent's heartbeat reports (None: its clock is right);
+        True when it is news: a new offset, one that moved, or one that is gone."""
+        before = self._offsets.get(agent_id)
+        if offset is None:
+            if before is None:
+                return False
+            del self._offsets[agent_id]
+            self.clock_offset.remove(agent_id)
+            return True
+        self._offsets[agent_id] = offset
+        self.clock_offset.labels(agent_id).set(offset)
+        return before is None or abs(offset - before) > CLOCK_NEWS_SECONDS
 
     def set_outboxes(self, depths: Mapping[str, Mapping[str, int]]) -> None:
         """The outboxes' rows per status, every known status shown (0 when none)."""

@@ -71,6 +71,8 @@ class IngestResult:
     batch_id: str
     results: tuple[ReadingResult, ...]
     new_batch: bool  # False when the batch id was received before (a re-send)
+    agent_id: str = ""
+    clock_offset_seconds: float | None = None  # the heartbeat's: the agent's clock is off
 
     def to_dict(self) -> dict[str, object]:
         """The response body."""

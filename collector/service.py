@@ -11,7 +11,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -27,6 +27,7 @@ from wire.batch import decode_batch
 from wire.enroll import EnrollRequest, EnrollResponse, KeyRotated, KeyRotation, decode_message
 from wire.signing import (
     SignatureHeaders,
+    StaleSignature,
     check_fresh,
     decode_public_key,
     key_id,
@@ -88,16 +89,23 @@ class Collector:
         verify(Ed25519PublicKey.from_public_bytes(key.public_key), signed, body)
         now = self.clock()
         check_key(key, now, self.settings.retired_key_grace)
-        check_fresh(signed, now, self.settings.clock_skew.total_seconds())
+        try:
+            check_fresh(signed, now, self.settings.clock_skew.total_seconds())
+        except StaleSignature as err:  # name the agent: its clock is the one to set right
+            raise StaleSignature(f"agent {key.agent_id}: {err}") from None
         return key, signed
 
     async def ingest(self, headers: Mapping[str, str], body: bytes) -> IngestResult:
-        """Authenticate, validate and store a batch of readings (R2)."""
+        """Authenticate, validate and store a batch of readings (R2); the result also says
+        which agent sent it and the clock offset its heartbeat reports, if any."""
         key, signed = await self.authenticate(headers, body)
-        prepared = self._prepare(key, signed, body)
-        return await prepared.store(self.db)
+        prepared, offset = self._prepare(key, signed, body)
+        result = await prepared.store(self.db)
+        return replace(result, agent_id=key.agent_id, clock_offset_seconds=offset)
 
-    def _prepare(self, key: AgentKey, signed: SignatureHeaders, body: bytes) -> PreparedBatch:
+    def _prepare(
+        self, key: AgentKey, signed: SignatureHeaders, body: bytes
+    ) -> tuple[PreparedBatch, float | None]:
         # The decoded records live in here only: a batch is thousands of objects, which the
         # garbage collector would walk again and again while the batch waits for the database.
         batch = decode_batch(body, self.settings.max_readings_per_batch)
@@ -105,9 +113,10 @@ class Collector:
             raise WrongAgent(f"key {key.key_id} does not belong to agent {batch.agent_id}")
         now = self.clock()
         sorted_ = sort_readings(batch, now, self.settings.clock_skew)
-        return prepare_batch(
+        prepared = prepare_batch(
             self.db.dialect, batch, body, signed, sorted_.storable, sorted_.rejected, now
         )
+        return prepared, batch.heartbeat.clock_offset_seconds
 
     async def enroll(self, body: bytes) -> EnrollResponse:
         """Enroll an agent with a one-time token and its public key."""

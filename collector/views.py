@@ -103,6 +103,19 @@ async def post_readings(request: web.Request) -> web.Response:
     metrics.batches.labels("stored" if result.new_batch else "resent").inc()
     for status, count in Counter(r.status for r in result.results).items():
         metrics.readings.labels(status).inc(count)
+    offset = result.clock_offset_seconds
+    if metrics.agent_clock(result.agent_id, offset):
+        if offset is None:
+            log.info("agent %s: its clock agrees with the collector's again", result.agent_id)
+        else:
+            log.warning(
+                "agent %s: its clock is %.0f s %s the collector's; it corrects the times it"
+                " sends by %+.0f s (readings kept in order); set its clock right (NTP)",
+                result.agent_id,
+                abs(offset),
+                "behind" if offset > 0 else "ahead of",
+                offset,
+            )
     return web.json_response(result.to_dict())
 
 

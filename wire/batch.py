@@ -61,10 +61,13 @@ class Heartbeat:
     spool_depth: int
     dropped_total: int
     last_poll_at: datetime | None
+    # The collector's clock minus the agent's, in seconds, when the agent corrects the times it
+    # sends by it (its clock is off); absent when it sends its own clock's times.
+    clock_offset_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's `heartbeat` object."""
-        return {
+        """The contract's `heartbeat` object (`clock_offset_seconds` only when there is one)."""
+        out: dict[str, Any] = {
             "agent_version": self.agent_version,
             "uptime_seconds": self.uptime_seconds,
             "printers": self.printers.to_dict(),
@@ -72,6 +75,9 @@ class Heartbeat:
             "dropped_total": self.dropped_total,
             "last_poll_at": iso_utc(self.last_poll_at) if self.last_poll_at else None,
         }
+        if self.clock_offset_seconds is not None:
+            out["clock_offset_seconds"] = self.clock_offset_seconds
+        return out
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,7 @@ _HEARTBEAT = _record(
     _field("spool_depth", _COUNT),
     _field("dropped_total", _COUNT),
     _field("last_poll_at", cs.nullable_schema(_TIME)),
+    _field("clock_offset_seconds", _OPT_FLOAT, default=None),
 )
 _BATCH = SchemaValidator(
     _record(

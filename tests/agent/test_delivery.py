@@ -1,23 +1,39 @@
 """Pushing the spool (agent/delivery.py): the answers sorted (pure), then against the real
 collector app over HTTPS: oldest first in bounded batches, rejections, a 400 naming one reading,
-drops counted up to the collector, a lost answer re-sent as the same batch (R2, R3)."""
+drops counted up to the collector, a lost answer re-sent as the same batch (R2, R3), a clock a
+day off learned from the refusal and corrected, a full disk."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from agent.config import CollectorSection
-from agent.delivery import BACK_OFF, CONTINUE, RETRY_NOW, Deliverer, heartbeat, judge
+from agent.delivery import (
+    BACK_OFF,
+    CONTINUE,
+    RETRY_NOW,
+    Deliverer,
+    corrected,
+    heartbeat,
+    judge,
+    measured_offset,
+    shifted,
+)
 from agent.identity import KeyFiles
 from agent.push import Answer, open_client
 from agent.spool import NewReading, Spool, SpoolStats
 from agent.state import AgentState, PrinterMemory
+from collector.appkeys import METRICS
 from tests.agent.conftest import Enrolled, InProcess
-from tests.agent.kit import free_port
+from tests.agent.kit import fill, free_port, tmpfs
 from tests.collector.kit import reading
 from wire.batch import Batch, BatchReading, Heartbeat, encode_batch
 from wire.signing import sign
@@ -321,3 +337,119 @@ def test_heartbeat_counts_printers_by_their_last_state() -> None:
         7200.0,
         NOW,
     )
+
+
+# --- a clock that is off -------------------------------------------------------------------
+
+
+def test_the_offset_is_measured_from_the_date_and_small_ones_are_noise() -> None:
+    day = timedelta(days=1)
+    assert measured_offset(NOW, NOW + day + timedelta(seconds=0.2)) == -day
+    assert measured_offset(NOW, NOW - day + timedelta(seconds=0.2)) == day
+    # The Date has whole seconds (floored): an agent right to the millisecond is not off.
+    assert measured_offset(NOW, NOW + timedelta(seconds=0.9)) is None
+    assert measured_offset(NOW, NOW - timedelta(seconds=1.5)) is None
+
+
+def test_corrected_times_move_alike_and_keep_their_order() -> None:
+    offset = timedelta(days=-1)
+    readings = [
+        BatchReading(s, NOW + timedelta(seconds=s), "p", "192.0.2.10:161", reading("S"))
+        for s in (1, 2, 3)
+    ]
+    moved = shifted(readings, offset)
+    assert [r.read_at for r in moved] == [r.read_at + offset for r in readings]
+    assert [r.seq for r in moved] == [1, 2, 3]
+    assert shifted(readings, None) == tuple(readings)
+    beat = _beat(SpoolStats(0, 0, 0, 0, 0, None, None), NOW)
+    assert corrected(beat, None) == beat
+    fixed = corrected(replace(beat, last_poll_at=NOW), offset)
+    assert (fixed.last_poll_at, fixed.clock_offset_seconds) == (NOW + offset, -86400.0)
+
+
+class _Clock:
+    """The agent's clock: the real one, `off` away."""
+
+    def __init__(self, off: timedelta) -> None:
+        self.off = off
+
+    def __call__(self) -> datetime:
+        return _now() + self.off
+
+
+async def test_a_clock_a_day_off_is_learned_from_the_refusal_and_corrected(
+    served: InProcess, enrolled: Enrolled, spool: Spool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    clock = _Clock(timedelta(days=1))  # this box is a day ahead of the collector
+    first = clock()
+    spool.append(
+        [
+            NewReading(first + timedelta(seconds=n), f"p{n}", "192.0.2.10:161", reading(f"S{n}"))
+            for n in range(3)
+        ]
+    )
+    push = Deliverer(
+        spool,
+        enrolled.client,
+        enrolled.identity.agent_id,
+        KeyFiles(enrolled.state_dir),
+        200,
+        10**6,
+        clock,
+    )
+    report = await push.push(_beat)
+    assert (report.ok, report.batches, report.acked) == (True, 2, 3)  # refused, then corrected
+    assert push.clock_offset is not None
+    assert abs(push.clock_offset + timedelta(days=1)) <= timedelta(seconds=3)
+    read_at = [
+        datetime.fromisoformat(at).replace(tzinfo=timezone.utc)
+        for (at,) in served.query("SELECT read_at FROM readings ORDER BY seq")
+    ]
+    assert abs(read_at[0] - served.clock()) <= timedelta(seconds=5)  # on the collector's clock
+    assert [b - a for a, b in itertools.pairwise(read_at)] == [timedelta(seconds=1)] * 2
+    ((body,),) = served.query("SELECT body FROM batches")
+    assert json.loads(body)["heartbeat"]["clock_offset_seconds"] == (
+        push.clock_offset.total_seconds()
+    )
+    spool.append([NewReading(clock(), "p", "192.0.2.10:161", reading("S9"))])
+    assert (await push.push(_beat)).batches == 1  # no refusal any more
+    said = [r for r in caplog.records if "this box's clock is" in r.getMessage()]
+    assert len(said) == 1 and "ahead of the collector's" in said[0].getMessage()
+    exposed = served.app[METRICS].exposition()[0].decode()
+    agent = enrolled.identity.agent_id
+    assert f'asr_agent_clock_offset_seconds{{agent="{agent}"}} -8640' in exposed
+    assert "its clock is" in caplog.text and agent in caplog.text  # the collector's warning
+
+    clock.off = timedelta(0)  # NTP set it right: the correction is now wrong, and unlearned
+    spool.append([NewReading(clock(), "p", "192.0.2.10:161", reading("S10"))])
+    report = await push.push(_beat)
+    assert (report.ok, report.batches, push.clock_offset) == (True, 2, None)
+    assert "agrees with the collector's again" in caplog.text
+    (body,) = served.query("SELECT body FROM batches ORDER BY id DESC")[0]
+    assert "clock_offset_seconds" not in json.loads(body)["heartbeat"]
+    assert "asr_agent_clock_offset_seconds{" not in served.app[METRICS].exposition()[0].decode()
+    assert [s for (s,) in served.query("SELECT seq FROM readings ORDER BY seq")] == [1, 2, 3, 4, 5]
+
+
+async def test_a_full_disk_still_sends_a_heartbeat_with_the_drops_then_delivers(
+    served: InProcess, enrolled: Enrolled, tmp_path: Path
+) -> None:
+    with (
+        tmpfs(tmp_path / "disk", "2m") as disk,
+        Spool.open(disk / "spool.db", cap_rows=1000) as small,
+    ):
+        small.append([new(n) for n in range(1, 4)])
+        filler, _ = fill(disk)
+        assert small.append([new(4), new(5)]).refused == 2
+        push = deliverer(enrolled, small)
+        report = await push.push(_beat)
+        assert not report.ok and report.error is not None and "no room" in report.error
+        assert served.query("SELECT reading_count FROM batches") == [(0,)]  # a bare heartbeat
+        assert served.query("SELECT dropped_total FROM heartbeats") == [(2,)]
+        filler.unlink()
+        assert small.append([new(6)]).seqs == (4,)
+        assert (await push.push(_beat)).ok
+        assert small.stats().depth == 0
+    assert [s for (s,) in served.query("SELECT seq FROM readings ORDER BY seq")] == [1, 2, 3, 4]
+    assert served.query("SELECT MAX(dropped_total) FROM heartbeats") == [(2,)]

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from agent.delivery import Deliverer
 from agent.metrics import AgentMetrics
@@ -20,6 +21,7 @@ from agent.state import STATE_FILE, AgentState, load_state
 from agent.work import AgentWork, address
 from sim.responder import Faults
 from tests.agent.conftest import Fleet
+from tests.agent.kit import fill, tmpfs
 
 
 class Unused:
@@ -132,3 +134,67 @@ async def test_the_metrics_show_the_printers_states_and_the_spool(
     assert "asr_agent_spool_depth 5.0" in text
     assert "asr_agent_spool_dropped 0.0" in text
     assert "asr_agent_last_poll_timestamp_seconds" in text
+
+
+def test_a_state_file_of_an_older_agent_still_reads(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text(
+        '{"printers": {"p": {"state": "faulty", "last_answered": null}},'
+        ' "last_poll_at": null, "last_push_at": null, "last_push_ok_at": null,'
+        ' "last_push_error": null}'
+    )
+    state = load_state(tmp_path / STATE_FILE)
+    assert (state.printers["p"].state, state.printers["p"].error) == ("faulty", None)
+    assert state.clock_offset_seconds is None
+
+
+async def test_a_printer_that_breaks_the_mib_is_remembered_with_what_is_wrong(
+    tmp_path: Path, profile: Profile, fleet: Fleet
+) -> None:
+    bad, good = list(fleet.printers)[:2]
+    fleet.printers[bad].faults = Faults(out_of_range=True)
+    await _round(profile, fleet, tmp_path)
+    saved = load_state(tmp_path / STATE_FILE)
+    assert saved.printers[bad].state == ANSWERING  # answering still: its reading is kept
+    assert "negative and not a known special value" in (saved.printers[bad].error or "")
+    assert saved.printers[good].error is None
+
+
+async def test_a_full_disk_drops_and_counts_and_keeps_the_state_in_memory(
+    tmp_path: Path, profile: Profile, fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = AgentMetrics()
+    with (
+        tmpfs(tmp_path / "disk", "2m") as disk,
+        Spool.open(disk / "spool.db", cap_rows=100) as spool,
+    ):
+        async with SnmpClients() as clients:
+            unused = Unused()
+            state_path = disk / STATE_FILE
+            work = AgentWork(
+                _specs(fleet),
+                Poller(profile, clients),
+                spool,
+                Deliverer(spool, unused, "agent", unused, 10, 10**6, _now),
+                AgentState(),
+                state_path,
+                _now,
+                metrics,
+            )
+            await work.poll()
+            saved = load_state(state_path)
+            filler, _ = fill(disk)
+            await work.poll()  # a round that stores nothing: dropped, counted, logged
+            await work.poll()
+            assert work.state.last_poll_at != saved.last_poll_at  # kept in memory
+            assert load_state(state_path) == saved  # state.json could not be written
+            text = metrics.exposition().decode()
+            assert "asr_agent_spool_dropped 6.0" in text
+            assert "asr_agent_spool_disk_full 1.0" in text
+            assert caplog.text.count("the spool's disk is full: 3 readings not stored") == 1
+            assert caplog.text.count("the state is kept in memory") == 1
+            filler.unlink()
+            await work.poll()
+            assert "the spool's disk has room again: readings are spooled; 6 were" in caplog.text
+            assert load_state(state_path) == work.state
+        stats = spool.stats()
+    assert (stats.last_seq, stats.dropped_total, stats.disk_full) == (6, 6, False)

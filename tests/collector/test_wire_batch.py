@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -170,3 +171,18 @@ def test_enrollment_messages_round_trip_and_name_wrong_fields() -> None:
     with pytest.raises(InvalidMessage) as caught:
         decode_message(EnrollRequest, b'{"token": "t", "public_key": 1}')
     assert caught.value.field == "public_key"
+
+
+def test_the_clock_offset_is_optional_and_written_only_when_there_is_one() -> None:
+    plain = make_batch(AGENT, [1], NOW)
+    assert "clock_offset_seconds" not in json.loads(encode_batch(plain))["heartbeat"]
+    assert decode_batch(encode_batch(plain)).heartbeat.clock_offset_seconds is None  # old form
+    skewed = replace(plain, heartbeat=replace(plain.heartbeat, clock_offset_seconds=-86400.0))
+    body = encode_batch(skewed)
+    assert json.loads(body)["heartbeat"]["clock_offset_seconds"] == -86400.0
+    assert decode_batch(body) == skewed
+    data = json.loads(body)
+    data["heartbeat"]["clock_offset_seconds"] = "-86400"
+    with pytest.raises(InvalidMessage) as err:
+        _decode(data)
+    assert err.value.field == "heartbeat.clock_offset_seconds"
