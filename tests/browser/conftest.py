@@ -1,11 +1,13 @@
 """The portal in a real browser: the real collector as a process, headless Debian Chromium.
 
 The world (tests/browser/seed.py) goes into a SQLite file first; then `asr-collector serve`
-runs on 127.0.0.1 over TLS with a certificate of the test CA (tests.collector.kit), and
-Chromium is told to trust that server's key, and only it (--ignore-certificate-errors-spki-list:
-a pin, not "ignore every TLS error"). Chromium is Debian's, at /usr/bin/chromium
-(`apt-get install -y chromium`), never a downloaded one. Without it the tests fail when CI=true
-and are skipped elsewhere, saying why.
+runs on 127.0.0.1 over TLS with a certificate of the test CA (tests.collector.kit). Every test
+runs a second time on the scaled-out deployment: the world in a PostgreSQL database, two
+`asr-collector serve` processes on it behind nginx (deploy/nginx/asr-collector.conf), which
+serves the same certificate. Chromium is told to trust that server's key, and only it
+(--ignore-certificate-errors-spki-list: a pin, not "ignore every TLS error"). Chromium is
+Debian's, at /usr/bin/chromium (`apt-get install -y chromium`), never a downloaded one. Without
+it the tests fail when CI=true and are skipped elsewhere, saying why.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_pl
 
 from tests.browser.harness import (
     ROOT,
+    SETTINGS,
+    Background,
     Portal,
     command_for,
     spki_pin,
@@ -30,26 +34,36 @@ from tests.browser.harness import (
     write_config,
 )
 from tests.browser.seed import PASSWORD, seed
-from tests.collector.kit import make_pki
+from tests.collector.kit import Pki, make_pki
+from tests.scaleout.kit import Deployment, create_database, drop_database
 
 CHROMIUM = Path(os.environ.get("ASR_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """The seeded collector, served over TLS on 127.0.0.1 by its own process."""
+@pytest.fixture(scope="session", params=["sqlite", "two-on-postgresql"])
+def portal(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
+    """The seeded collector, served over TLS on 127.0.0.1: by its own process on SQLite, or
+    by two processes on one PostgreSQL database behind nginx (tests/scaleout/kit.py)."""
     work = tmp_path_factory.mktemp("portal")
     pki = make_pki(work)
+    if request.param == "sqlite":
+        yield from _one_on_sqlite(work, pki)
+    else:
+        yield from _two_on_postgresql(work, pki)
+
+
+def _one_on_sqlite(work: Path, pki: Pki) -> Iterator[Portal]:
     db_path = work / "collector.db"
-    asyncio.run(seed(f"sqlite+aiosqlite:///{db_path}", datetime.now(timezone.utc)))
+    url = f"sqlite+aiosqlite:///{db_path}"
+    asyncio.run(seed(url, datetime.now(timezone.utc)))
     config = write_config(work, pki, db_path)
-    command = command_for(config)
-    log = work / "collector.log"
-    proc, url = start(command, log)
+    proc, address = start(command_for(config), work / "collector.log")
     try:
-        wait_healthy(url, pki)
-        yield Portal(url, db_path, log, pki, command)
+        wait_healthy(address, pki)
+        yield Portal(address, url, pki)
     finally:
         proc.terminate()
         try:
@@ -57,6 +71,26 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _two_on_postgresql(work: Path, pki: Pki) -> Iterator[Portal]:
+    """Each request goes to either process in turn: a login made by one, the next page served
+    by the other. Both answered some, by nginx's log and their metrics (Traffic.check)."""
+    background = Background()
+    url = background.run(create_database())
+    try:
+        asyncio.run(seed(url, datetime.now(timezone.utc)))
+        deployment = Deployment(work / "deployment", pki, url, SETTINGS)
+        background.run(deployment.start())
+        try:
+            wait_healthy(deployment.url, pki)
+            yield Portal(deployment.url, url, pki)
+        finally:
+            traffic = background.run(deployment.stop())
+        traffic.check()
+    finally:
+        background.run(drop_database(url))
+        background.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
-"""The browser tests' harness: the collector's config, its process, and Chromium's TLS pin."""
+"""The browser tests' harness: the collector's config, its process (or two of them behind
+nginx, tests/scaleout), the database's rows, and Chromium's TLS pin."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import queue
@@ -12,33 +14,58 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.collector.kit import Pki
+from tests.scaleout.kit import pg_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class Portal:
-    """The running collector: its URL, its database file, its log, and how it was started."""
+    """The running portal: its URL, its database (a SQLAlchemy URL), the test CA."""
 
     url: str
-    db_path: Path
-    log: Path
+    database: str
     pki: Pki
-    command: tuple[str, ...]
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Rows of a query on the collector's database (read-only, stdlib sqlite3)."""
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
+        """Rows of a query ('?' placeholders) on the collector's database, read-only on SQLite."""
+        if self.database.startswith("postgresql"):
+            return pg_rows(self.database, sql, *params)
+        path = self.database.split(":///", 1)[1]
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             return list(conn.execute(sql, params))
+
+
+class Background:
+    """An event loop on a thread of its own: the async scale-out kit, from sync fixtures."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, job: Coroutine[Any, Any, _T], timeout: float = 120) -> _T:
+        return asyncio.run_coroutine_threadsafe(job, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+# The portal's settings (besides address, TLS and database): no daily run under the tests.
+SETTINGS = "[plan]\nenabled = false\n[portal]\ncookie_secure = true\n"
 
 
 def write_config(work: Path, pki: Pki, db_path: Path) -> Path:
@@ -47,9 +74,7 @@ def write_config(work: Path, pki: Pki, db_path: Path) -> Path:
         f'[collector]\nstate_dir = "{work / "state"}"\nlog_level = "info"\n'
         '[server]\nhost = "127.0.0.1"\nport = 0\n'
         f'tls_cert = "{pki.server_cert}"\ntls_key = "{pki.server_key}"\n'
-        f'[database]\nurl = "sqlite:///{db_path}"\n'
-        "[plan]\nenabled = false\n"
-        "[portal]\ncookie_secure = true\n"
+        f'[database]\nurl = "sqlite:///{db_path}"\n' + SETTINGS
     )
     return path
 

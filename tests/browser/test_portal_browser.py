@@ -383,9 +383,9 @@ def test_r4_a_self_service_user_registers_a_reporting_device(
     assert page.get_by_test_id("supply-row").count() >= 1
     page.goto("/fleet")
     assert "BIST-PA-009" in _fleet(page)
-    assert portal.rows("SELECT kind FROM notifications WHERE payload LIKE '%BIST-PA-009%'") == [
-        ("registered",)
-    ]  # R4: the confirmation goes out at once
+    assert portal.rows(
+        "SELECT kind FROM notifications WHERE CAST(payload AS TEXT) LIKE '%BIST-PA-009%'"
+    ) == [("registered",)]  # R4: the confirmation goes out at once
 
 
 def test_screenshots_of_the_main_pages(page: Page, login: Login, screenshots: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from tests.agent.kit import run
 from tests.collector.kit import Pki, Process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ START_TIMEOUT = 60.0
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-def _libpq(url: str) -> str:
+def libpq_url(url: str) -> str:
     """asyncpg's DSN for a SQLAlchemy URL ('postgresql+asyncpg://' -> 'postgresql://')."""
     return re.sub(r"^postgresql\+asyncpg://", "postgresql://", url)
 
@@ -54,7 +55,7 @@ def _with_database(url: str, name: str) -> str:
 async def create_database() -> str:
     """A new, empty database on the test server; its SQLAlchemy URL."""
     name = f"asr_scale_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_libpq(PG_DSN))
+    conn = await asyncpg.connect(libpq_url(PG_DSN))
     try:
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
@@ -63,7 +64,7 @@ async def create_database() -> str:
 
 
 async def drop_database(url: str) -> None:
-    conn = await asyncpg.connect(_libpq(PG_DSN))
+    conn = await asyncpg.connect(libpq_url(PG_DSN))
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
     finally:
@@ -92,7 +93,7 @@ def pg_rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """
 
     async def fetch() -> list[tuple[Any, ...]]:
-        conn = await asyncpg.connect(_libpq(url))
+        conn = await asyncpg.connect(libpq_url(url))
         try:
             return [tuple(row) for row in await conn.fetch(_numbered(sql), *params)]
         finally:
@@ -447,3 +448,53 @@ class Deployment:
 
     def logs(self) -> list[str]:
         return [(c.parent / "collector.log").read_text() for c in self.configs]
+
+
+@dataclass
+class ScaledSite:
+    """The agent tests' collector scaled out: two collectors on a PostgreSQL database of their
+    own, behind nginx, with the interface of tests.agent.kit.CollectorSite (url, token, query,
+    stored_seqs, stop). Stopping it checks where the requests went (`Traffic.check`)."""
+
+    deployment: Deployment
+
+    @classmethod
+    async def started(cls, directory: Path, pki: Pki, settings: str = "") -> ScaledSite:
+        url = await create_database()
+        site = cls(Deployment(directory, pki, url, settings))
+        try:
+            await site.deployment.start()
+        except BaseException:
+            await drop_database(url)
+            raise
+        return site
+
+    @property
+    def url(self) -> str:
+        return self.deployment.url
+
+    async def token(self, customer: str = "acme", site: str = "milano") -> str:
+        """A one-time enrollment token from `asr-collector enroll-token` (the first's config)."""
+        config = str(self.deployment.configs[0])
+        done = await run(
+            "collector.cli", "enroll-token", "--config", config, "--customer", customer,
+            "--site", site,
+        )  # fmt: skip
+        assert done.code == 0, done.stderr
+        return done.stdout.strip()
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a query (sqlite3's '?' placeholders) on the shared database."""
+        return pg_rows(self.deployment.database_url, sql, *params)
+
+    def stored_seqs(self) -> list[int]:
+        """The seqs of the stored readings, in the order they were stored."""
+        return [row[0] for row in self.query("SELECT seq FROM readings ORDER BY id")]
+
+    async def stop(self) -> None:
+        """Stop nginx and both collectors, check where the requests went, drop the database."""
+        try:
+            traffic = await self.deployment.stop()
+        finally:
+            await drop_database(self.deployment.database_url)
+        traffic.check()
