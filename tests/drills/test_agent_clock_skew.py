@@ -22,6 +22,7 @@ import pytest
 from agent.identity import load_key
 from agent.profile import Profile
 from tests.agent.kit import (
+    CollectorSite,
     agent_config,
     free_port,
     spool_seqs,
@@ -97,6 +98,7 @@ async def test_drill_agent_clock_a_day_off(
                 code = await agent.stop()
             ended = utcnow()
             assert code == 0, agent.text()
+        probes = await _replay_and_wrong_clock(collector.url, pki, collector, state_dir, offset)
     finally:
         await collector.stop()
     collector_log = collector.state_dir.joinpath("collector.log").read_text()
@@ -137,33 +139,31 @@ async def test_drill_agent_clock_a_day_off(
     # The collector flags the agent: a warning naming it, once, and a gauge per agent.
     warning = rf"agent {agent_id}: its clock is \d+ s {side} the collector's"
     assert len(re.findall(warning, collector_log)) == 1, collector_log
-    assert f"agent {agent_id}: timestamp is" in collector_log  # the refusal names it too
+    # The refusals name it too: the agent's first push, then the probe on its wrong clock.
+    assert collector_log.count(f"agent {agent_id}: timestamp is") == 2, collector_log
     gauge = flagged[("asr_agent_clock_offset_seconds", (("agent", agent_id),))]
     assert abs(gauge - offset) <= SLACK.total_seconds()
 
-    await _replay_is_still_refused(tmp_path, pki, collector.config, state_dir, offset)
+    # Replay protection holds: the agent's last request sent again as it was is a replay, and
+    # one its key signs on its wrong clock is stale.
+    assert probes == [(409, "replayed-nonce"), (401, "stale-timestamp")]
 
 
-async def _replay_is_still_refused(
-    tmp_path: Path, pki: Pki, collector_config: Path, state_dir: Path, offset: int
-) -> None:
-    """The collector is back on its own; the agent's last request, sent again as it was, is a
-    replay (409), and a new one signed on the agent's wrong clock is stale (401)."""
-    collector = await started_collector(tmp_path / "collector", pki)
-    try:
-        (headers, body) = collector.query("SELECT headers, body FROM batches ORDER BY id DESC")[0]
-        key = load_key(state_dir)
-        wrong_clock = sign(key, body, utcnow() - timedelta(seconds=offset))
-        connector = aiohttp.TCPConnector(ssl=pki.client_context())
-        async with aiohttp.ClientSession(connector=connector) as http:
-            answers = []
-            for sent in (json.loads(headers), wrong_clock):
-                async with http.post(
-                    f"{collector.url}/api/v1/readings",
-                    data=body,
-                    headers={**sent, "Content-Type": "application/json"},
-                ) as answer:
-                    answers.append((answer.status, (await answer.json())["reason"]))
-        assert answers == [(409, "replayed-nonce"), (401, "stale-timestamp")]
-    finally:
-        await collector.stop()
+async def _replay_and_wrong_clock(
+    url: str, pki: Pki, collector: CollectorSite, state_dir: Path, offset: int
+) -> list[tuple[int, str]]:
+    """The collector's answers to the agent's last request sent again as it was, and to the
+    same body signed by the agent's key on the agent's wrong clock."""
+    (headers, body) = collector.query("SELECT headers, body FROM batches ORDER BY id DESC")[0]
+    wrong_clock = sign(load_key(state_dir), body, utcnow() - timedelta(seconds=offset))
+    answers = []
+    connector = aiohttp.TCPConnector(ssl=pki.client_context())
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for sent in (json.loads(headers), wrong_clock):
+            async with http.post(
+                f"{url}/api/v1/readings",
+                data=body,
+                headers={**sent, "Content-Type": "application/json"},
+            ) as answer:
+                answers.append((answer.status, str((await answer.json())["reason"])))
+    return answers
