@@ -1,6 +1,5 @@
 """Agent fixtures: the test PKI, a simulated fleet on loopback, the collector in-process
-(its real app over HTTPS, with a clock the test moves) or as processes (one on SQLite; two on
-PostgreSQL behind nginx), an enrolled agent."""
+(its real app over HTTPS, with a clock the test moves) or as a process, an enrolled agent."""
 
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ from sim.fleet import make_fleet
 from sim.responder import Responder, SimPrinter
 from tests.agent.kit import CollectorSite, query, started_collector
 from tests.collector.kit import Clock, Pki, collector_config, make_pki
-from tests.scaleout.kit import ScaledSite
 
 
 @pytest.fixture(scope="session")
@@ -56,17 +54,10 @@ async def fleet(profile: Profile) -> AsyncIterator[Fleet]:
         yield Fleet(port, printers)
 
 
-@pytest.fixture(params=["sqlite", "two-on-postgresql"])
-async def collector(
-    request: pytest.FixtureRequest, tmp_path: Path, pki: Pki
-) -> AsyncIterator[CollectorSite | ScaledSite]:
-    """`asr-collector serve` on 127.0.0.1 with the test CA's certificate: one on SQLite, or
-    two on one PostgreSQL database behind nginx, round robin (tests/scaleout/kit.py)."""
-    site: CollectorSite | ScaledSite
-    if request.param == "sqlite":
-        site = await started_collector(tmp_path / "collector", pki)
-    else:
-        site = await ScaledSite.started(tmp_path / "collector", pki)
+@pytest.fixture
+async def collector(tmp_path: Path, pki: Pki) -> AsyncIterator[CollectorSite]:
+    """`asr-collector serve` on 127.0.0.1 with the test CA's certificate, SQLite."""
+    site = await started_collector(tmp_path / "collector", pki)
     try:
         yield site
     finally:

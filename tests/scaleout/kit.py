@@ -31,7 +31,6 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from tests.agent.kit import run
 from tests.collector.kit import Pki, Process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,8 +108,14 @@ def pg_rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def collector_toml(
     directory: Path, pki: Pki, database_url: str, session_key: Path, settings: str = ""
 ) -> Path:
-    """One collector's config: TLS on 127.0.0.1 (any port), the shared database and session
-    key, then `settings` (more TOML sections, the same for every collector)."""
+    """One collector's config: TLS on 127.0.0.1 (any port), the shared database, then
+    `settings` (more TOML sections, the same for every collector) with the shared session key
+    added to its [portal]: every process must open the cookies another one sealed."""
+    key = f'session_key_file = "{session_key}"\n'
+    if "[portal]\n" in settings:
+        settings = settings.replace("[portal]\n", "[portal]\n" + key, 1)
+    else:
+        settings += "[portal]\n" + key
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "collector.toml"
     path.write_text(
@@ -119,13 +124,6 @@ def collector_toml(
         f'tls_cert = "{pki.server_cert}"\ntls_key = "{pki.server_key}"\n'
         f'[database]\nurl = "{database_url}"\n' + settings
     )
-    # Every process must open the cookies another one sealed: one key for all.
-    text = path.read_text()
-    if "[portal]" in text:
-        text = text.replace("[portal]\n", f'[portal]\nsession_key_file = "{session_key}"\n', 1)
-    else:
-        text += f'[portal]\nsession_key_file = "{session_key}"\n'
-    path.write_text(text)
     return path
 
 
@@ -402,16 +400,20 @@ class Deployment:
     def configs(self) -> list[Path]:
         return [self.directory / name / "collector.toml" for name in ("a", "b")]
 
-    async def start(self) -> None:
-        """Both collectors at once (one migrates the database, the other waits for it), then
-        nginx in front of them."""
+    def write_configs(self) -> None:
+        """The collectors' configs and their shared portal session key (32 random bytes)."""
         key = self.directory / "portal-session.key"
         if not key.exists():
             self.directory.mkdir(parents=True, exist_ok=True)
-            key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+            key.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
             key.chmod(0o600)
         for config in self.configs:
             collector_toml(config.parent, self.pki, self.database_url, key, self.settings)
+
+    async def start(self) -> None:
+        """Both collectors at once (one migrates the database, the other waits for it), then
+        nginx in front of them."""
+        self.write_configs()
         started = await asyncio.gather(
             *(start_serve(c, self.env) for c in self.configs), return_exceptions=True
         )
@@ -448,53 +450,3 @@ class Deployment:
 
     def logs(self) -> list[str]:
         return [(c.parent / "collector.log").read_text() for c in self.configs]
-
-
-@dataclass
-class ScaledSite:
-    """The agent tests' collector scaled out: two collectors on a PostgreSQL database of their
-    own, behind nginx, with the interface of tests.agent.kit.CollectorSite (url, token, query,
-    stored_seqs, stop). Stopping it checks where the requests went (`Traffic.check`)."""
-
-    deployment: Deployment
-
-    @classmethod
-    async def started(cls, directory: Path, pki: Pki, settings: str = "") -> ScaledSite:
-        url = await create_database()
-        site = cls(Deployment(directory, pki, url, settings))
-        try:
-            await site.deployment.start()
-        except BaseException:
-            await drop_database(url)
-            raise
-        return site
-
-    @property
-    def url(self) -> str:
-        return self.deployment.url
-
-    async def token(self, customer: str = "acme", site: str = "milano") -> str:
-        """A one-time enrollment token from `asr-collector enroll-token` (the first's config)."""
-        config = str(self.deployment.configs[0])
-        done = await run(
-            "collector.cli", "enroll-token", "--config", config, "--customer", customer,
-            "--site", site,
-        )  # fmt: skip
-        assert done.code == 0, done.stderr
-        return done.stdout.strip()
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Rows of a query (sqlite3's '?' placeholders) on the shared database."""
-        return pg_rows(self.deployment.database_url, sql, *params)
-
-    def stored_seqs(self) -> list[int]:
-        """The seqs of the stored readings, in the order they were stored."""
-        return [row[0] for row in self.query("SELECT seq FROM readings ORDER BY id")]
-
-    async def stop(self) -> None:
-        """Stop nginx and both collectors, check where the requests went, drop the database."""
-        try:
-            traffic = await self.deployment.stop()
-        finally:
-            await drop_database(self.deployment.database_url)
-        traffic.check()
