@@ -58,8 +58,8 @@ class Metrics:
         self.rotations = Counter("asr_key_rotations", "Agent keys rotated.", registry=self.registry)
         self.plan_runs = Counter(
             "asr_plan_runs",
-            "Daily runs started by this process, by outcome (ran, skipped: another process"
-            " held the lock, failed).",
+            "Daily runs started by this process, by outcome (ran; skipped: another process"
+            " held the lock or had made the day's run already; failed).",
             ["outcome"],
             registry=self.registry,
         )
