@@ -28,7 +28,11 @@ async def _main(options: Options) -> None:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)  # as Ctrl-C: stop cleanly
+    # Ctrl-C and SIGTERM cancel the run, which closes every part on its way out. SIGINT is
+    # handled here, not left to asyncio.run: a shell starts background jobs with SIGINT
+    # ignored, and the demo must still stop on it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
     await run(options, _say)
 
 
