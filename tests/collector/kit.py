@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import ssl
 import sys
 import uuid
@@ -48,9 +49,13 @@ class Pki:
         return ssl.create_default_context(cafile=str(self.ca_cert))
 
 
-def make_pki(directory: Path) -> Pki:
-    """Generate the CA and the server certificate into `directory`."""
+def make_pki(
+    directory: Path, before: timedelta = timedelta(hours=1), after: timedelta = timedelta(days=2)
+) -> Pki:
+    """Generate the CA and the server certificate into `directory`, valid from `before` ago
+    to `after` ahead."""
     now = datetime.now(timezone.utc)
+    directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ASR test CA")])
     ca = (
@@ -59,8 +64,8 @@ def make_pki(directory: Path) -> Pki:
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=2))
+        .not_valid_before(now - before)
+        .not_valid_after(now + after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -88,8 +93,8 @@ def make_pki(directory: Path) -> Pki:
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=2))
+        .not_valid_before(now - before)
+        .not_valid_after(now + after)
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
@@ -379,8 +384,14 @@ class Process:
         return await asyncio.wait_for(self.proc.wait(), 20)
 
 
-async def start_collector(config: Path, timeout: float = 30) -> Process:
-    """Start `asr-collector serve --config CONFIG`; returns once it listens."""
+async def start_collector(
+    config: Path,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Process:
+    """Start `asr-collector serve --config CONFIG` (with `env` added to the environment);
+    returns once it listens."""
     log = config.with_suffix(".log")
     with log.open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(
@@ -392,6 +403,8 @@ async def start_collector(config: Path, timeout: float = 30) -> Process:
             str(config),
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
         )
     assert proc.stdout is not None
     stdout = proc.stdout

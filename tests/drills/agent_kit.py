@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import os
 import sys
@@ -22,10 +21,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.profile import Profile
@@ -34,6 +29,7 @@ from sim.responder import Faults, Responder, SimPrinter
 from tests.agent.kit import ROOT, AgentProcess, CollectorSite, run
 from tests.agent.kit import fill as fill
 from tests.agent.kit import tmpfs as tmpfs
+from tests.collector import kit as collector_kit
 from tests.collector.kit import Pki
 
 # Seconds instead of hours: a poll every 0.2 s, a push every second, a failed push retried
@@ -116,55 +112,7 @@ async def enroll(config: Path, site: CollectorSite, clock_offset: str | None = N
 def make_pki(directory: Path, margin: timedelta) -> Pki:
     """A test CA and a server certificate for 127.0.0.1, valid from `margin` ago to `margin`
     ahead: a box whose clock is off by less than that still trusts the collector."""
-    now = utcnow()
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ASR drill CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - margin)
-        .not_valid_after(now + margin)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "collector")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - margin)
-        .not_valid_after(now + margin)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki = Pki(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
-    pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pki.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.server_key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return pki
+    return collector_kit.make_pki(directory, before=margin, after=margin)
 
 
 # --- printers ------------------------------------------------------------------------------

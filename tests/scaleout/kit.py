@@ -19,7 +19,6 @@ import base64
 import os
 import re
 import socket
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from tests.collector.kit import Pki, Process
+from tests.collector.kit import Pki, Process, start_collector
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "nginx" / "asr-collector.conf"
@@ -129,39 +128,7 @@ def collector_toml(
 
 async def start_serve(config: Path, env: dict[str, str] | None = None) -> Process:
     """`asr-collector serve --config CONFIG` with `env` added; returns once it listens."""
-    log = config.with_suffix(".log")
-    with log.open("wb") as stderr:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "collector.cli",
-            "serve",
-            "--config",
-            str(config),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-        )
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    lines: list[str] = []
-
-    async def listening() -> Process:
-        while True:
-            line = (await stdout.readline()).decode()
-            if not line:
-                raise AssertionError(f"collector exited: {log.read_text()}")
-            lines.append(line.strip())
-            if line.startswith("listening on "):
-                return Process(proc, line.split()[-1], lines, log)
-
-    try:
-        return await asyncio.wait_for(listening(), START_TIMEOUT)
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
+    return await start_collector(config, START_TIMEOUT, env=env, cwd=ROOT)
 
 
 def _port(url: str) -> int:
