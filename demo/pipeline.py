@@ -502,11 +502,11 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
         link = AgentCollectorSection(url=base_url, ca_file=cert, pin_sha256=pin)
         spooling = SpoolSection()
         for customer, site in dict.fromkeys((c, s) for c, s, _ in places):
-            home = make_state_dir(state / "agents" / site)
+            agent_dir = make_state_dir(state / "agents" / site)
             client = await stack.enter_async_context(open_client(link))
             token, _ = await collector.create_token(customer, site)
-            identity = await enroll(home, client, token, spooling.cap_rows, clock())
-            spool = Spool.open(home / SPOOL_FILE, spooling.cap_rows)
+            identity = await enroll(agent_dir, client, token, spooling.cap_rows, clock())
+            spool = Spool.open(agent_dir / SPOOL_FILE, spooling.cap_rows)
             stack.callback(spool.close)
             specs = [
                 PrinterSpec(
@@ -521,13 +521,13 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
                 spool,
                 client,
                 identity.agent_id,
-                KeyFiles(home),
+                KeyFiles(agent_dir),
                 spooling.batch_size,
                 link.max_body_bytes,
                 clock,
             )
             poller = Poller(profile, clients, clock=clock)
-            state_path = home / STATE_FILE
+            state_path = agent_dir / STATE_FILE
             work = AgentWork(
                 specs, poller, spool, deliverer, load_state(state_path), state_path, clock
             )
