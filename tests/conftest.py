@@ -1,16 +1,50 @@
-"""Shared fixtures: the MIB profile, and snmpsim serving the real and our own recordings."""
+"""Shared fixtures: the MIB profile, and snmpsim serving the real and our own recordings.
+
+A failing test's report ends with the tail of the log of every server the tests started that
+still runs, or that the test stopped (tests/servers.py).
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
+import logging
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 
 from agent.profile import Profile, load_profile
-from tests import snmpsim
+from tests import servers, snmpsim
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    servers.begin_test()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test shows the servers' logs (tests/servers.py)."""
+    report = yield
+    if report.failed:
+        report.sections.extend(servers.sections())
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """A test that runs a command's main() in the test process (which sends the root logger
+    to stderr at INFO) leaves the root logger as it found it. Else a thread of a later test
+    (aiosmtpd's) logs into a stream pytest has closed: '--- Logging error ---'."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -24,19 +58,14 @@ def simulator() -> Iterator[snmpsim.Simulator]:
     recordings = sorted(snmpsim.OWN_PRINTERS.glob("*.snmprec"))
     if snmpsim.SHARED_PRINTERS.is_dir():
         recordings = sorted((snmpsim.SHARED_PRINTERS / "snmprec").glob("*.snmprec")) + recordings
-    binary = snmpsim.responder_binary()
-    if binary is None:
-        pytest.fail("snmpsim is not installed: run `make test` (it makes .venv-sim)")
-    proc, sim, work = snmpsim.start(binary, recordings)
+    venv = snmpsim.environment()
+    if venv is None:
+        pytest.fail("snmpsim is not installed: run `make setup` (it makes .venv-sim)")
+    responder = snmpsim.start(venv, recordings)
     try:
-        yield sim
+        yield responder.sim
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except Exception:
-            proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        responder.stop()
 
 
 @pytest.fixture(scope="session")

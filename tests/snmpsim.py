@@ -1,7 +1,11 @@
 """Start snmpsim (a real SNMP agent simulator) on 127.0.0.1 for the tests.
 
-snmpsim lives in its own virtualenv (.venv-sim, made by `make test` on Debian's python3): as
-root it must drop privileges, and the unprivileged user must be able to read its Python.
+snmpsim lives in its own virtualenv (.venv-sim, made by `make setup` on Debian's python3). It
+runs as the user who runs the tests, root included, with no privilege drop: dropped to
+`nobody`, it could not read a checkout in a private folder (mode 700, as /root is), and it
+imports parts of `cryptography` only at the first SNMPv3 request with privacy. Its scratch
+folder (copied recordings, cache, log) is private to that user too. docs/testing.md lists
+every process the tests start and what each reads.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from agent.snmp.ber import parse_oid
 from agent.snmp.native import NativeClient
 from agent.snmp.session import Credentials, Target
+from tests import servers
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_PRINTERS = ROOT.parent / "shared" / "printers"
@@ -40,11 +45,11 @@ class Simulator:
     port: int
 
 
-def responder_binary() -> Path | None:
-    """snmpsim's responder from ASR_SNMPSIM or .venv-sim, if installed."""
-    configured = os.environ.get("ASR_SNMPSIM")
-    candidate = Path(configured) if configured else ROOT / ".venv-sim/bin/snmpsim-command-responder"
-    return candidate if candidate.exists() else None
+def environment() -> Path | None:
+    """snmpsim's virtualenv (ASR_SNMPSIM_VENV, else .venv-sim), if installed."""
+    configured = os.environ.get("ASR_SNMPSIM_VENV")
+    venv = Path(configured) if configured else ROOT / ".venv-sim"
+    return venv if (venv / "bin" / "python").exists() else None
 
 
 def _free_udp_port() -> int:
@@ -67,20 +72,50 @@ async def _answers(port: int, community: str) -> bool:
         client.close()
 
 
-def start(binary: Path, recordings: list[Path]) -> tuple[subprocess.Popen[bytes], Simulator, Path]:
-    """Copy the recordings to a scratch folder and serve them; wait until they answer."""
-    work = Path(tempfile.mkdtemp(prefix="asr-snmpsim-"))
-    work.chmod(0o755)
+# The responder, run by the virtualenv's own interpreter (its console script names the
+# interpreter of the folder it was installed in, so a copied environment would not be used).
+_LAUNCH = "import sys; from snmpsim.commands.responder import main; sys.exit(main())"
+
+
+@dataclass
+class Responder:
+    """A running snmpsim: its process, its address and its scratch folder."""
+
+    proc: subprocess.Popen[bytes]
+    sim: Simulator
+    work: Path
+    watched: servers.Watched
+
+    @property
+    def log(self) -> Path:
+        return self.work / "responder.log"
+
+    def stop(self) -> None:
+        """Stop it and remove its scratch folder."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        servers.unwatch(self.watched)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def start(venv: Path, recordings: list[Path], work: Path | None = None) -> Responder:
+    """Copy the recordings to a scratch folder (`work`, else a new private one) and serve them
+    with the snmpsim of `venv`; wait until they answer."""
+    work = Path(tempfile.mkdtemp(prefix="asr-snmpsim-")) if work is None else work
     data, cache = work / "data", work / "cache"
-    data.mkdir()
+    data.mkdir(parents=True)
     cache.mkdir()
     for rec in recordings:
         shutil.copy(rec, data / rec.name)
-    for path in [data, *data.iterdir()]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
     port = _free_udp_port()
     cmd = [
-        str(binary),
+        str(venv / "bin" / "python"),
+        "-c",
+        _LAUNCH,
         f"--data-dir={data}",
         f"--cache-dir={cache}",
         f"--agent-udpv4-endpoint=127.0.0.1:{port}",
@@ -91,18 +126,20 @@ def start(binary: Path, recordings: list[Path]) -> tuple[subprocess.Popen[bytes]
         cmd += [f"--v3-user={user}", f"--v3-auth-key={auth_key}", f"--v3-auth-proto={auth}"]
         if priv:
             cmd += [f"--v3-priv-key={priv_key}", f"--v3-priv-proto={priv}"]
-    if os.geteuid() == 0:
-        shutil.chown(cache, "nobody", "nogroup")
-        cmd += ["--process-user=nobody", "--process-group=nogroup"]
-    log = (work / "responder.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    # snmpsim refuses to run as root unless told to drop privileges or, with this, not to.
+    env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+    log_path = work / "responder.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
+    watched = servers.watch(f"snmpsim on 127.0.0.1:{port}", log_path, proc.poll)
+    responder = Responder(proc, Simulator("127.0.0.1", port), work, watched)
     probe = recordings[0].stem
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
+    while time.monotonic() < deadline and proc.poll() is None:
         if asyncio.run(_answers(port, probe)):
-            return proc, Simulator("127.0.0.1", port), work
+            return responder
         time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"snmpsim did not start: {(work / 'responder.log').read_text()[-2000:]}")
+    state = f"exited with status {proc.returncode}" if proc.poll() is not None else "is silent"
+    log_tail = servers.tail(log_path)
+    responder.stop()
+    raise RuntimeError(f"snmpsim did not start ({state}); its log ends:\n{log_tail}")

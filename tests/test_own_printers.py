@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -144,6 +149,49 @@ async def test_snmpv3_reads_like_v2c(
         simulator, profile, Credentials(**{**v3.__dict__, "context": "asr_mass_colour"})
     )
     assert v3_mass == expected
+
+
+@pytest.fixture(scope="module")
+def private_simulator() -> Iterator[tuple[snmpsim.Simulator, Path]]:
+    """snmpsim run from a copy of its environment, with its recordings, in a folder of mode
+    700 whose path holds a space: a checkout in a private home, as a newcomer makes one."""
+    venv = snmpsim.environment()
+    if venv is None:
+        pytest.fail("snmpsim is not installed: run `make setup` (it makes .venv-sim)")
+    private = Path(tempfile.mkdtemp(prefix="asr-private-"))  # mode 700, like /root
+    try:
+        home = private / "my checkout"
+        shutil.copytree(venv, home / ".venv-sim", symlinks=True)
+        recordings = sorted(snmpsim.OWN_PRINTERS.glob("*.snmprec"))
+        responder = snmpsim.start(home / ".venv-sim", recordings, home / "responder")
+        try:
+            yield responder.sim, private
+        finally:
+            responder.stop()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@pytest.mark.parametrize("user", sorted(snmpsim.V3_USERS))
+async def test_snmpv3_from_a_private_folder(
+    private_simulator: tuple[snmpsim.Simulator, Path], profile: Profile, user: str
+) -> None:
+    """The simulator's Python and data under a mode-700 folder answer SNMPv3 with privacy:
+    nothing it loads late (cryptography, at the first encrypted request) is out of its reach."""
+    simulator, private = private_simulator
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    auth, auth_key, priv, priv_key = snmpsim.V3_USERS[user]
+    v3 = Credentials(
+        version="3",
+        user=user,
+        auth_protocol=auth,
+        auth_key=auth_key,
+        priv_protocol=priv,
+        priv_key=priv_key,
+        context="asr_mass_colour",
+    )
+    expected = await _read(simulator, profile, Credentials(community="asr_mass_colour"))
+    assert await _read(simulator, profile, v3) == expected
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from collector.config import CollectorConfig
 from collector.service import Collector
 from collector.store.database import Database
 from collector.store.schema import metadata
+from tests import servers
 from wire.batch import Batch, BatchReading, Heartbeat, PrinterCounts, encode_batch
 from wire.enroll import EnrollRequest, encode_message
 from wire.reading import PrinterReading, Status, Supply
@@ -376,12 +377,20 @@ class Process:
     url: str
     lines: list[str]
     log: Path
+    watched: servers.Watched = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watched = servers.watch(
+            f"asr-collector serve at {self.url}", self.log, lambda: self.proc.returncode
+        )
 
     async def stop(self) -> int:
         """SIGTERM, then its exit status."""
         if self.proc.returncode is None:
             self.proc.terminate()
-        return await asyncio.wait_for(self.proc.wait(), 20)
+        code = await asyncio.wait_for(self.proc.wait(), 20)
+        servers.unwatch(self.watched)
+        return code
 
 
 async def start_collector(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from types import SimpleNamespace as N
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select
 
@@ -34,6 +32,7 @@ from collector.store.database import Database
 from collector.store.migrate import migrate
 from collector.store.schema import notifications
 from tests.collector.kit import Pki
+from tests.smtp import free_port, smtp_server
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 HELPDESK = "helpdesk@dealer.example"
@@ -66,21 +65,12 @@ class Inbox:
         return {str(m["Message-ID"]): m for m in self.messages}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
+def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+    port = free_port()
+    with smtp_server(inbox, tmp_path / "smtp.log", port):
+        yield inbox, port
 
 
 def _mail(port: int, **more: Any) -> MailSection:
@@ -189,7 +179,7 @@ async def test_a_server_that_is_down_is_retried_later_and_each_email_sent_once(
 ) -> None:
     inbox, port = smtp
     await _customers(db)
-    down = Mailer(db, _mail(_free_port(), retry_seconds=60))  # nothing listens there
+    down = Mailer(db, _mail(free_port(), retry_seconds=60))  # nothing listens there
     first = await down.send_due(NOW)
     assert first.sent == [] and len(first.retry) == 3 and first.error is not None
     rows = await _outbox(db)
@@ -280,19 +270,17 @@ async def test_starttls_and_login(db: Database, pki: Pki, tmp_path: Path) -> Non
     inbox = Inbox()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.server_cert, pki.server_key)
-    port = _free_port()
-    controller = Controller(
+    port = free_port()
+    with smtp_server(
         inbox,
-        hostname="127.0.0.1",
-        port=port,
+        tmp_path / "smtp.log",
+        port,
         server_hostname="localhost",
         tls_context=context,
         require_starttls=True,
         authenticator=Accounts(),
         auth_require_tls=True,
-    )
-    controller.start()
-    try:
+    ):
         await _customers(db)
         secret = tmp_path / "smtp-password"
         secret.write_text("s3cret\n")
@@ -313,8 +301,6 @@ async def test_starttls_and_login(db: Database, pki: Pki, tmp_path: Path) -> Non
         result = await refused.send_due(NOW)
         assert result.sent == [] and len(result.retry) == 1 and result.error  # waits, retried
         assert len(inbox.messages) == 3
-    finally:
-        controller.stop()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from agent.spool import SpoolStats
 from collector.service import Collector, Settings
 from collector.store.database import Database
+from tests import servers
 from tests.agent.kit import AgentProcess, free_port, run, spool_stats, wait_for
 from tests.collector.kit import Pki, Process, start_collector
 from wire.signing import sign
@@ -188,6 +190,24 @@ def _pg_bin() -> Path:
     return found[-1].parent
 
 
+def _passable(folder: Path) -> bool:
+    """Every user may pass through `folder` and each folder above it (o+x)."""
+    return all(part.stat().st_mode & stat.S_IXOTH for part in [folder, *folder.parents])
+
+
+def _scratch_folder(prefix: str, owner: str | None) -> Path:
+    """A new folder for a server run as `owner` (None: the user running the tests), where
+    that user can reach it: as root, not under a private TMPDIR (a folder in /root, say)."""
+    if owner is None:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    parent = next(
+        p for p in (Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")) if _passable(p)
+    )
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    shutil.chown(folder, owner, owner)
+    return folder
+
+
 @dataclass
 class PrivatePostgres:
     """A PostgreSQL cluster in a temporary directory, on a free port of 127.0.0.1, trust auth.
@@ -201,15 +221,15 @@ class PrivatePostgres:
     port: int
     bin: Path
     database: str = "postgres"  # the one `url` names
+    watched: servers.Watched | None = None
 
     @classmethod
     def create(cls) -> PrivatePostgres:
         """initdb, and start it."""
-        root = Path(tempfile.mkdtemp(prefix="asr-drill-pg-"))
+        owner = "postgres" if os.geteuid() == 0 else None
+        root = _scratch_folder("asr-drill-pg-", owner)
         server = cls(root, free_port(), _pg_bin())
         try:
-            if os.geteuid() == 0:
-                shutil.chown(root, "postgres", "postgres")
             server._run(
                 "initdb",
                 "-D",
@@ -241,6 +261,8 @@ class PrivatePostgres:
         """pg_ctl start, waiting until it accepts connections."""
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
         self._pg_ctl("start", "-l", str(self.root / "server.log"), "-o", options)
+        if self.watched is None:
+            self.watched = servers.watch(f"PostgreSQL on 127.0.0.1:{self.port}", self.log_path)
 
     def stop(self, mode: str = "fast") -> None:
         """pg_ctl stop: `fast` rolls back the open transactions and closes every connection;
@@ -256,10 +278,16 @@ class PrivatePostgres:
             if self.running():
                 self.stop("immediate")
         finally:
+            if self.watched is not None:
+                servers.unwatch(self.watched)
             shutil.rmtree(self.root, ignore_errors=True)
 
+    @property
+    def log_path(self) -> Path:
+        return self.root / "server.log"
+
     def log(self) -> str:
-        path = self.root / "server.log"
+        path = self.log_path
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _pg_ctl(self, *args: str) -> None:

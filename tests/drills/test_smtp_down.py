@@ -18,7 +18,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import select
 
@@ -28,6 +27,7 @@ from collector.store.database import Database
 from collector.store.migrate import migrate
 from collector.store.schema import notifications
 from tests.agent.kit import free_port, run
+from tests.smtp import smtp_server
 
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -148,9 +148,7 @@ async def test_r15_smtp_down_for_a_day_then_each_email_delivered_once(tmp_path: 
 
         # The server is back at the end of the day.
         inbox = Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        controller.start()
-        try:
+        with smtp_server(inbox, tmp_path / "smtp.log", port):
             back = START + DAY
             early = await _mail_once(config, back)  # nothing is due yet: the backoff holds
             assert (early["sent"], early["retry"], early["error"]) == (0, 0, None)
@@ -163,8 +161,6 @@ async def test_r15_smtp_down_for_a_day_then_each_email_delivered_once(tmp_path: 
                 assert (result["retry"], result["failed"], result["error"]) == (0, 0, None)
                 sent.append(result["sent"])
                 up_passes.append(at)
-        finally:
-            controller.stop()
         outbox = await _outbox(db)
     finally:
         await db.close()

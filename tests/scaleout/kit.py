@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from tests import servers
 from tests.collector.kit import Pki, Process, start_collector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +207,14 @@ class Nginx:
     directory: Path
     port: int
     proc: asyncio.subprocess.Process
+    watched: servers.Watched = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watched = servers.watch(
+            f"nginx on 127.0.0.1:{self.port}",
+            self.directory / "error.log",
+            lambda: self.proc.returncode,
+        )
 
     @property
     def access_log(self) -> Path:
@@ -215,6 +224,7 @@ class Nginx:
         if self.proc.returncode is None:
             self.proc.terminate()  # nginx: fast shutdown
         code = await asyncio.wait_for(self.proc.wait(), 20)
+        servers.unwatch(self.watched)
         assert code == 0, (self.directory / "error.log").read_text()
 
 
@@ -250,7 +260,9 @@ async def start_nginx(directory: Path, upstreams: Sequence[int], pki: Pki) -> Ng
                     proc.kill()
                     await proc.wait()
                 raise AssertionError(
-                    f"nginx did not start: {(directory / 'nginx.out').read_text()}"
+                    f"nginx did not start ({proc.returncode}):"
+                    f" {(directory / 'nginx.out').read_text()}"
+                    f"{servers.tail(directory / 'error.log')}"
                 ) from None
             await asyncio.sleep(0.05)
             continue
