@@ -26,11 +26,13 @@ from collector.store.ingest import PreparedBatch, prepare_batch
 from wire.batch import decode_batch
 from wire.enroll import EnrollRequest, EnrollResponse, KeyRotated, KeyRotation, decode_message
 from wire.signing import (
+    BadSignature,
     SignatureHeaders,
     StaleSignature,
     check_fresh,
     decode_public_key,
     key_id,
+    load_public_key,
     raw_public_key,
     verify,
     verify_endorsement,
@@ -86,7 +88,7 @@ class Collector:
         key = await registry.find_key(self.db, signed.key_id)
         if key is None:
             raise UnknownKey(f"no key {signed.key_id}: enroll the agent first")
-        verify(Ed25519PublicKey.from_public_bytes(key.public_key), signed, body)
+        verify(_stored_key(key), signed, body)
         now = self.clock()
         check_key(key, now, self.settings.retired_key_grace)
         try:
@@ -146,9 +148,7 @@ class Collector:
             raise WrongAgent(f"key {old.key_id} does not belong to agent {agent_id}")
         rotation = decode_message(KeyRotation, body)
         new_key = _public_key(rotation.public_key)
-        verify_endorsement(
-            Ed25519PublicKey.from_public_bytes(old.public_key), new_key, rotation.endorsement
-        )
+        verify_endorsement(_stored_key(old), new_key, rotation.endorsement)
         raw = raw_public_key(new_key)
         new = await registry.rotate_key(
             self.db,
@@ -185,8 +185,16 @@ class Collector:
         return await registry.prune_nonces(self.db, self.clock() - 2 * self.settings.clock_skew)
 
 
+def _stored_key(key: AgentKey) -> Ed25519PublicKey:
+    # A weak key stored before enrollment refused them would verify forged signatures.
+    try:
+        return load_public_key(key.public_key)
+    except ValueError as err:
+        raise BadSignature(f"key {key.key_id} is refused ({err}); revoke it") from None
+
+
 def _public_key(text: str) -> Ed25519PublicKey:
     try:
         return decode_public_key(text)
     except ValueError as err:
-        raise InvalidRequest(f"not an Ed25519 public key: {err}", "public_key") from err
+        raise InvalidRequest(f"public_key refused: {err}", "public_key") from err

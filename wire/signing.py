@@ -1,8 +1,8 @@
 """Request signatures between agent and collector: Ed25519 over the exact body bytes (R2).
 
 Is: how a request is signed and checked (docs/protocol.md, "Signature"): the signed message,
-the four X-ASR-* headers, key ids, and the endorsement of a new key by the old one for key
-rotation. Pure: the clock is a parameter, nothing is stored.
+the four X-ASR-* headers, key ids, the endorsement of a new key by the old one for key
+rotation, and which public keys are taken at all (canonical, on the curve, not of small order). Pure: the clock is a parameter, nothing is stored.
 Is not: which keys are valid, retired or revoked, nor whether a nonce was seen before; the
 collector keeps that state.
 """
@@ -34,6 +34,21 @@ SIGNATURE_HEADER = "X-ASR-Signature"
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 NONCE_FORMAT = re.compile(r"[0-9a-f]{32}")  # 128 random bits
 TIMESTAMP_FORMAT = re.compile(r"[0-9]{1,12}")  # unix seconds
+
+_P = 2**255 - 19  # the field of edwards25519
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+# The y of the eight points of order 1, 2, 4 and 8 (libsodium's blocklist):
+# 0, 1, p - 1 and the two y of order 8. A key among them verifies signatures made with no
+# private key: with the identity as the key, R = identity and S = 0 sign every message.
+_SMALL_ORDER_Y = frozenset(
+    {
+        0,
+        1,
+        _P - 1,
+        2707385501144840649318225287225658788936804267575313519463743609750303402022,
+        55188659117513257062467267217118295137698188065244968500265048394206261417927,
+    }
+)
 
 
 class SignatureError(Exception):
@@ -129,14 +144,38 @@ def encode_public_key(key: Ed25519PublicKey) -> str:
 
 
 def decode_public_key(text: str) -> Ed25519PublicKey:
-    """A public key from base64 of its 32 raw bytes; ValueError if it is not one."""
+    """A public key from base64 of its 32 raw bytes; ValueError if it is not a safe one."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("not base64") from None
+    return load_public_key(raw)
+
+
+def load_public_key(raw: bytes) -> Ed25519PublicKey:
+    """A public key from its 32 raw bytes; ValueError unless it is a canonical encoding of a
+    point on the curve that is not of small order."""
     if len(raw) != 32:
         raise ValueError(f"{len(raw)} bytes, an Ed25519 public key has 32")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _P:
+        raise ValueError("non-canonical encoding (y >= 2^255-19)")
+    # Either sign of x: y alone names the point up to its sign, and both are of small order.
+    if y in _SMALL_ORDER_Y:
+        raise ValueError("a point of small order, with which forged signatures verify")
+    if not _on_curve(y):
+        raise ValueError("not a point on the curve")
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as err:
+        raise ValueError(f"refused by cryptography: {err}") from None
+
+
+def _on_curve(y: int) -> bool:
+    # x² = (y² - 1) / (d·y² + 1) must have a root: Euler's criterion (0 or 1), mod p.
+    u = (y * y - 1) % _P
+    v = (_D * y * y + 1) % _P
+    return pow(u * pow(v, _P - 2, _P), (_P - 1) // 2, _P) in (0, 1)
 
 
 def signed_message(key_id: str, timestamp: int, nonce: str, body: bytes) -> bytes:
