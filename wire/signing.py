@@ -2,7 +2,8 @@
 
 Is: how a request is signed and checked (docs/protocol.md, "Signature"): the signed message,
 the four X-ASR-* headers, key ids, the endorsement of a new key by the old one for key
-rotation, and which public keys are taken at all (canonical, on the curve, not of small order). Pure: the clock is a parameter, nothing is stored.
+rotation, and which public keys are taken at all (canonical, on the curve, not of small
+order). Pure: the clock is a parameter, nothing is stored.
 Is not: which keys are valid, retired or revoked, nor whether a nonce was seen before; the
 collector keeps that state.
 """
