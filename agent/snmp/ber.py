@@ -5,7 +5,10 @@ CPU per printer read here, mostly pyasn1 decoding, against a budget of 3 ms for 
 this codec brings a read to about 0.65 ms (docs/benchmarks.md). It covers only the
 community-based message (RFC 1157, RFC 3416); SNMPv3 goes through pysnmp.
 
-Pure functions, no I/O. Any malformed input raises `BerError` naming what is wrong.
+Pure functions, no I/O. Any malformed input raises `BerError` naming what is wrong, in time
+linear in its size: OIDs past SNMP's bounds (128 arcs, each below 2^32) and integers wider
+than 64 bits are malformed. The encoder writes whatever it is given (tests craft bad
+answers with it); only the decoder holds to the bounds.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ REQUEST_PDUS = (GET, GET_NEXT, GET_BULK)
 
 V1 = 0
 V2C = 1
+
+# SNMP's bounds (RFC 2578 7.1.3): at most 128 arcs, each 0..2^32-1. Anything past them is a
+# BerError, so a datagram costs time linear in its size and yields only small numbers.
+MAX_OID_ARCS = 128
+MAX_ARC = 2**32 - 1
+_MAX_SUBID_BYTES = 5  # 35 bits: 2^32-1, and 2.(2^32-1) as the first sub-identifier
+# Counter64 needs 9 bytes (a leading zero before 2^63 and up); nothing in SNMP needs more.
+MAX_INTEGER_BYTES = 9
 
 ERROR_STATUS = {
     0: "noError",
@@ -274,25 +285,38 @@ def _expect(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, 
 def _int(data: bytes, start: int, stop: int, what: str) -> int:
     if start == stop:
         raise BerError(f"{what}: empty INTEGER")
+    if stop - start > MAX_INTEGER_BYTES:
+        raise BerError(f"{what}: INTEGER of {stop - start} bytes, more than 64 bits")
     return int.from_bytes(data[start:stop], "big", signed=True)
 
 
 def _oid(data: bytes, start: int, stop: int) -> Oid:
     if start == stop:
         raise BerError("empty OBJECT IDENTIFIER")
-    arcs: list[int] = []
+    if data[stop - 1] & 0x80:
+        raise BerError("truncated OBJECT IDENTIFIER")
+    # Each sub-identifier is checked as it ends, so the work is linear in the bytes and no
+    # number grows past 35 bits, whatever the datagram holds.
+    subids: list[int] = []
     acc = 0
+    width = 0
     for i in range(start, stop):
         b = data[i]
         acc = (acc << 7) | (b & 0x7F)
+        width += 1
+        if width > _MAX_SUBID_BYTES:
+            raise BerError(f"OBJECT IDENTIFIER sub-identifier at offset {i} wider than 32 bits")
         if not b & 0x80:
-            arcs.append(acc)
-            acc = 0
-    if data[stop - 1] & 0x80:
-        raise BerError("truncated OBJECT IDENTIFIER")
-    first = arcs[0]
+            subids.append(acc)
+            acc = width = 0
+            if len(subids) >= MAX_OID_ARCS:  # the first sub-identifier carries two arcs
+                raise BerError(f"OBJECT IDENTIFIER of more than {MAX_OID_ARCS} arcs")
+    first = subids[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
-    return (*head, *arcs[1:])
+    oid = (*head, *subids[1:])
+    if max(oid) > MAX_ARC:
+        raise BerError(f"OBJECT IDENTIFIER arc {max(oid)} above {MAX_ARC}")
+    return oid
 
 
 def _value(data: bytes, tag: int, start: int, stop: int) -> Value:
@@ -303,6 +327,8 @@ def _value(data: bytes, tag: int, start: int, stop: int) -> Value:
     if tag in (COUNTER32, GAUGE32, TIMETICKS, COUNTER64):
         if start == stop:
             raise BerError("empty unsigned value")
+        if stop - start > MAX_INTEGER_BYTES:
+            raise BerError(f"unsigned value of {stop - start} bytes, more than 64 bits")
         return int.from_bytes(data[start:stop], "big", signed=False)
     if tag == OBJECT_IDENTIFIER:
         return _oid(data, start, stop)
