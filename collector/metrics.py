@@ -54,6 +54,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.logins_throttled = Counter(
+            "asr_portal_logins_throttled",
+            "Portal logins refused (429) unchecked, by the key that had too many failed logins"
+            " (account, address).",
+            ["by"],
+            registry=self.registry,
+        )
         self.enrollments = Counter("asr_enrollments", "Agents enrolled.", registry=self.registry)
         self.rotations = Counter("asr_key_rotations", "Agent keys rotated.", registry=self.registry)
         self.plan_runs = Counter(

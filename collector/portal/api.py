@@ -11,10 +11,9 @@ Is not: the agents' API (/api/v1/readings, /enroll, /agents: collector.views).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -27,16 +26,17 @@ from collector.errors import (
     UnsupportedMediaType,
 )
 from collector.fulfil.message import reference
-from collector.portal import changes, queries
+from collector.portal import changes, inputs, queries
 from collector.portal.auth import (
     api_login_required,
     csrf_token,
     current,
     end_session,
+    log_in,
     start_session,
     via_session,
 )
-from collector.portal.errors import Forbidden, NotFound
+from collector.portal.errors import Forbidden, NotFound, Throttled
 from collector.portal.principal import Principal
 from collector.store import people
 from collector.store.database import Database
@@ -46,6 +46,7 @@ PREFIX = "/api/v1/portal"
 ROUTES = web.RouteTableDef()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_B = TypeVar("_B", bound=inputs.Body)
 
 _STATUS: tuple[tuple[type[CollectorError], int], ...] = (
     (BodyTooLarge, 413),
@@ -54,14 +55,19 @@ _STATUS: tuple[tuple[type[CollectorError], int], ...] = (
     (NotFound, 404),
     (Forbidden, 403),
     (StoreUnavailable, 503),
+    (Throttled, 429),
 )
 
 
-def _error(status: int, error: str, message: str, field: str | None = None) -> web.Response:
+def _error(
+    status: int, error: str, message: str, field: str | None = None, retry_after: int | None = None
+) -> web.Response:
     body: dict[str, Any] = {"error": error, "message": message}
     if field:
         body["field"] = field
-    headers = {"Retry-After": "30"} if status == 503 else None
+    if status == 503:
+        retry_after = 30
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -74,7 +80,13 @@ def _refusals(handler: Handler) -> Handler:
             return await handler(request)
         except CollectorError as err:
             status = next((s for kind, s in _STATUS if isinstance(err, kind)), 500)
-            return _error(status, err.reason, str(err), getattr(err, "field", None))
+            return _error(
+                status,
+                err.reason,
+                str(err),
+                getattr(err, "field", None),
+                getattr(err, "retry_after", None),
+            )
 
     return wrapped
 
@@ -94,32 +106,15 @@ def _db(request: web.Request) -> Database:
     return request.app[COLLECTOR].db
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The JSON object in the body, refused past `portal.max_form_bytes` (413) or not JSON."""
+async def _body(request: web.Request, kind: type[_B]) -> _B:
+    """The body as `kind`: refused past `portal.max_form_bytes` (413), not JSON or out of
+    bounds (400, naming the field)."""
     body = await json_body(request, request.app[CONFIG].portal.max_form_bytes)
-    try:
-        value = json.loads(body.decode("utf-8")) if body else {}
-    except (UnicodeDecodeError, ValueError) as err:
-        raise InvalidRequest(f"the body is not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return value
+    return inputs.parse(kind, body)
 
 
-def _int(value: str, field: str) -> int:
-    try:
-        return int(value)
-    except ValueError as err:
-        raise NotFound(f"no such {field}") from err
-
-
-def _required(body: dict[str, Any], field: str, kind: type) -> Any:
-    value = body.get(field)
-    if value is None:
-        raise InvalidRequest(f"{field}: required", field)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise InvalidRequest(f"{field}: must be {'a number' if kind is int else 'text'}", field)
-    return value
+def _serial(request: web.Request) -> str:
+    return inputs.path_text(request.match_info["serial"], "serial", "device", inputs.MAX_SERIAL)
 
 
 # --- session and account -------------------------------------------------------------------
@@ -129,10 +124,8 @@ def _required(body: dict[str, Any], field: str, kind: type) -> Any:
 @_refusals
 async def login(request: web.Request) -> web.Response:
     """Log in with a username and password: the session cookie, and the CSRF token."""
-    body = await _body(request)
-    username = _required(body, "username", str)
-    password = _required(body, "password", str)
-    principal = await people.authenticate(_db(request), username, password, request.app[CLOCK]())
+    body = await _body(request, inputs.Login)
+    principal = await log_in(request, body.username, body.password)
     if principal is None:
         return _error(401, "unauthenticated", "wrong username or password")
     await start_session(request, principal)
@@ -170,7 +163,7 @@ async def list_devices(request: web.Request) -> web.Response:
     rows = await queries.fleet(
         _db(request),
         principal,
-        request.query.get("filter") or None,
+        inputs.query_text(request.query.get("filter"), "filter"),
         now=request.app[CLOCK](),
         rules=request.app[CONFIG].rules(),
     )
@@ -192,7 +185,7 @@ async def get_device(request: web.Request) -> web.Response:
     view = await queries.device(
         _db(request),
         await _who(request),
-        request.match_info["serial"],
+        _serial(request),
         now=request.app[CLOCK](),
         rules=request.app[CONFIG].rules(),
     )
@@ -208,7 +201,7 @@ async def list_orders(request: web.Request) -> web.Response:
     rows = await queries.orders(
         _db(request),
         await _who(request),
-        request.query.get("status") or None,
+        inputs.query_text(request.query.get("status"), "status"),
         now=request.app[CLOCK](),
     )
     return web.json_response({"orders": [r.to_dict() for r in rows]})
@@ -226,10 +219,8 @@ async def list_sites(request: web.Request) -> web.Response:
 @api
 async def list_audit(request: web.Request) -> web.Response:
     """Who changed what and when, newest first."""
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError as err:
-        raise InvalidRequest("limit: a whole number", "limit") from err
+    text = inputs.query_text(request.query.get("limit"), "limit", 4) or "100"
+    limit = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= limit <= 1000:
         raise InvalidRequest("limit: 1 to 1000", "limit")
     rows = await queries.audit_trail(_db(request), await _who(request), limit)
@@ -244,11 +235,10 @@ async def list_audit(request: web.Request) -> web.Response:
 async def patch_site(request: web.Request) -> web.Response:
     """R18: a site's shipping address."""
     principal = await _who(request)
-    site_id = _int(request.match_info["site_id"], "site")
-    body = await _body(request)
-    address = _required(body, "address", str)
+    site_id = inputs.path_id(request.match_info["site_id"], "site_id", "site")
+    body = await _body(request, inputs.AddressChange)
     db = _db(request)
-    await changes.change_site_address(db, principal, site_id, address, request.app[CLOCK]())
+    await changes.change_site_address(db, principal, site_id, body.address, request.app[CLOCK]())
     view = await queries.site(db, principal, site_id)
     if view is None:
         raise NotFound("no such site")
@@ -260,12 +250,9 @@ async def patch_site(request: web.Request) -> web.Response:
 async def patch_contact(request: web.Request) -> web.Response:
     """R18: a supplies contact's email, display name or language (fields left out are kept)."""
     principal = await _who(request)
-    contact_id = _int(request.match_info["contact_id"], "contact")
-    body = await _body(request)
-    unknown = set(body) - {"email", "display_name", "language"}
-    if unknown:
-        field = sorted(unknown)[0]
-        raise InvalidRequest(f"{field}: not a contact field", field)
+    contact_id = inputs.path_id(request.match_info["contact_id"], "contact_id", "contact")
+    body = await _body(request, inputs.ContactChange)
+    given = body.model_fields_set
     db = _db(request)
     found = await queries.contact(db, principal, contact_id)
     if found is None:
@@ -274,9 +261,9 @@ async def patch_contact(request: web.Request) -> web.Response:
         db,
         principal,
         contact_id,
-        body.get("email", found.email),
-        body.get("display_name", found.display_name),
-        body.get("language", found.language),
+        body.email if "email" in given else found.email,
+        body.display_name if "display_name" in given else found.display_name,
+        body.language if "language" in given else found.language,
         request.app[CLOCK](),
     )
     view = await queries.contact(db, principal, contact_id)
@@ -289,12 +276,10 @@ async def patch_contact(request: web.Request) -> web.Response:
 async def put_assignment(request: web.Request) -> web.Response:
     """R18: the site a device ships to and its supplies contact."""
     principal = await _who(request)
-    serial = request.match_info["serial"]
-    body = await _body(request)
-    site_id = _required(body, "site_id", int)
-    contact_id = _required(body, "contact_id", int)
+    serial = _serial(request)
+    body = await _body(request, inputs.Assignment)
     db, now = _db(request), request.app[CLOCK]()
-    await changes.assign_device(db, principal, serial, site_id, contact_id, now)
+    await changes.assign_device(db, principal, serial, body.site_id, body.contact_id, now)
     return await _device_answer(request, principal, serial, 200)
 
 
@@ -303,12 +288,10 @@ async def put_assignment(request: web.Request) -> web.Response:
 async def post_registration(request: web.Request) -> web.Response:
     """R4: a reporting device into ASR; the confirmation email is queued at once."""
     principal = await _who(request)
-    serial = request.match_info["serial"]
-    body = await _body(request)
-    site_id = _required(body, "site_id", int)
-    contact_id = _required(body, "contact_id", int)
+    serial = _serial(request)
+    body = await _body(request, inputs.Assignment)
     db, now = _db(request), request.app[CLOCK]()
-    await changes.register_device(db, principal, serial, site_id, contact_id, now)
+    await changes.register_device(db, principal, serial, body.site_id, body.contact_id, now)
     return await _device_answer(request, principal, serial, 201)
 
 
@@ -332,21 +315,16 @@ async def _device_answer(
 async def post_extra_order(request: web.Request) -> web.Response:
     """R14: an extra order ahead of a big job, recorded by the helpdesk; counts in the balance."""
     principal = await _who(request)
-    serial = request.match_info["serial"]
-    body = await _body(request)
-    supply_id = _required(body, "supply_id", str)
-    quantity = _required(body, "quantity", int)
-    note = body.get("note", "")
-    if not isinstance(note, str):
-        raise InvalidRequest("note: text", "note")
+    serial = _serial(request)
+    body = await _body(request, inputs.ExtraOrder)
     rules = request.app[CONFIG].rules()
     shipment_id = await changes.record_extra(
         _db(request),
         principal,
         serial,
-        supply_id,
-        quantity,
-        note,
+        body.supply_id,
+        body.quantity,
+        body.note,
         request.app[CLOCK](),
         waste_per_black=rules.waste_per_black,
     )
@@ -390,12 +368,11 @@ async def post_token(request: web.Request) -> web.Response:
     """A new API token for the caller: its value is in this answer only."""
     principal = await _who(request)
     assert principal.user_id is not None
-    body = await _body(request)
-    name = _required(body, "name", str)
+    body = await _body(request, inputs.TokenRequest)
     token = await people.create_api_token(
-        _db(request), principal.user_id, name, request.app[CLOCK]()
+        _db(request), principal.user_id, body.name, request.app[CLOCK]()
     )
-    return web.json_response({"name": name.strip(), "token": token}, status=201)
+    return web.json_response({"name": body.name.strip(), "token": token}, status=201)
 
 
 @ROUTES.delete(f"{PREFIX}/tokens/{{name}}")
@@ -404,7 +381,7 @@ async def delete_token(request: web.Request) -> web.Response:
     """Revoke one of the caller's API tokens."""
     principal = await _who(request)
     assert principal.user_id is not None
-    name = request.match_info["name"]
+    name = inputs.path_text(request.match_info["name"], "name", "token", inputs.MAX_TOKEN_NAME)
     done = await people.revoke_api_token(
         _db(request), principal.user_id, name, request.app[CLOCK]()
     )

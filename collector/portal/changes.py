@@ -19,6 +19,16 @@ from sqlalchemy import Connection, select, update
 
 from collector.errors import InvalidRequest
 from collector.portal.errors import Forbidden, NotFound
+from collector.portal.inputs import (
+    MAX_ADDRESS,
+    MAX_EXTRA_QUANTITY,
+    MAX_NAME,
+    MAX_NOTE,
+    MAX_SERIAL,
+    MAX_SUPPLY_ID,
+    is_id,
+    is_plain,
+)
 from collector.portal.principal import Principal
 from collector.replenish.planner import ASR_KINDS
 from collector.store import fleet
@@ -37,11 +47,8 @@ from collector.store.schema import (
 )
 
 LANGUAGES = ("it", "fr", "en")
-MAX_ADDRESS = 500
-MAX_NAME = 200
-MAX_NOTE = 500
-MAX_EXTRA_QUANTITY = 50
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_NOT_PLAIN = "{}: valid Unicode without NUL or control characters (but tab and newline)"
 
 HELPDESK_DOES_IT = "this customer is managed (MPS): the helpdesk makes this change (R4, R18)"
 CUSTOMER_DOES_IT = "this customer is self-service: its own users make this change (R4, R18)"
@@ -73,6 +80,8 @@ def clean_address(address: object) -> str:
     """A shipping address: non-empty, at most MAX_ADDRESS characters (R18)."""
     if not isinstance(address, str) or not address.strip():
         raise InvalidRequest("address: required (where the supplies are shipped)", "address")
+    if not is_plain(address):
+        raise InvalidRequest(_NOT_PLAIN.format("address"), "address")
     text = "\n".join(line.strip() for line in address.strip().splitlines() if line.strip())
     if len(text) > MAX_ADDRESS:
         raise InvalidRequest(f"address: at most {MAX_ADDRESS} characters", "address")
@@ -81,7 +90,7 @@ def clean_address(address: object) -> str:
 
 def clean_email(email: object) -> str:
     """An email address: one @, no spaces, a dot in the domain."""
-    if not isinstance(email, str) or not _EMAIL.fullmatch(email.strip()):
+    if not isinstance(email, str) or not is_plain(email) or not _EMAIL.fullmatch(email.strip()):
         raise InvalidRequest("email: an address like name@example.com, without spaces", "email")
     text = email.strip()
     if len(text) > 254:
@@ -104,10 +113,21 @@ def clean_display_name(name: object) -> str | None:
         return None
     if not isinstance(name, str):
         raise InvalidRequest("display_name: text", "display_name")
+    if not is_plain(name):
+        raise InvalidRequest(_NOT_PLAIN.format("display_name"), "display_name")
     text = " ".join(name.split())
     if len(text) > MAX_NAME:
         raise InvalidRequest(f"display_name: at most {MAX_NAME} characters", "display_name")
     return text or None
+
+
+def _check_ids(serial: str, site_id: int, contact_id: int) -> None:
+    """A serial that names nothing is not found; ids out of range are invalid (400)."""
+    if not is_plain(serial) or not serial or len(serial) > MAX_SERIAL:
+        raise NotFound("no such device", "serial")
+    for field, value in (("site_id", site_id), ("contact_id", contact_id)):
+        if not is_id(value):
+            raise InvalidRequest(f"{field}: a whole number from 1 to 2**63 - 1", field)
 
 
 def _customer_kind(conn: Connection, customer_id: str) -> str:
@@ -125,6 +145,8 @@ async def change_site_address(
 ) -> None:
     """R18: a site's shipping address (orders already placed keep theirs)."""
     text = clean_address(address)
+    if not is_id(site_id):
+        raise NotFound("no such site", "site_id")
 
     def write(conn: Connection) -> None:
         row = conn.execute(
@@ -167,6 +189,8 @@ async def change_contact(
         "display_name": clean_display_name(display_name),
         "language": clean_language(language),
     }
+    if not is_id(contact_id):
+        raise NotFound("no such contact", "contact_id")
 
     def write(conn: Connection) -> None:
         row = conn.execute(
@@ -231,6 +255,7 @@ async def assign_device(
     now: datetime,
 ) -> None:
     """R18: where a registered device ships and who is told (R10 groups by these)."""
+    _check_ids(serial, site_id, contact_id)
 
     def write(conn: Connection) -> None:
         row = conn.execute(
@@ -314,6 +339,7 @@ async def register_device(
     The device must be read by an agent of one of the customer's sites; its supplies are the
     toner, ink and waste of its latest reading (R5).
     """
+    _check_ids(serial, site_id, contact_id)
 
     def write(conn: Connection) -> None:
         seen = conn.execute(
@@ -374,8 +400,12 @@ async def record_extra(
         raise InvalidRequest("quantity: a whole number", "quantity")
     if not 1 <= quantity <= MAX_EXTRA_QUANTITY:
         raise InvalidRequest(f"quantity: 1 to {MAX_EXTRA_QUANTITY}", "quantity")
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise InvalidRequest(f"note: text of at most {MAX_NOTE} characters", "note")
+    if not isinstance(note, str) or len(note) > MAX_NOTE or not is_plain(note):
+        raise InvalidRequest(f"note: plain text of at most {MAX_NOTE} characters", "note")
+    if not is_plain(supply_id) or not supply_id or len(supply_id) > MAX_SUPPLY_ID:
+        raise InvalidRequest(f"supply_id: {serial} has no such supply", "supply_id")
+    if not is_plain(serial) or not serial or len(serial) > MAX_SERIAL:
+        raise NotFound("no such device", "serial")
     note = note.strip()
 
     def write(conn: Connection) -> int:

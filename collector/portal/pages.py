@@ -14,6 +14,7 @@ JSON API (collector.portal.api).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,13 +35,13 @@ from collector.portal.auth import (
     csrf_token,
     current,
     end_session,
+    log_in,
     login_required,
     start_session,
 )
 from collector.portal.chart import level_chart
-from collector.portal.errors import Forbidden, NotFound
+from collector.portal.errors import Forbidden, NotFound, Throttled
 from collector.portal.principal import Principal
-from collector.store import people
 from collector.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,12 @@ async def login_page(request: web.Request) -> web.Response:
     return await _render(request, "login.html", {"next": target, "error": "", "username": ""})
 
 
+def _wait(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
 @ROUTES.post("/login")
 async def login(request: web.Request) -> web.Response:
     """Check the user name and password; a new session, then on to `next` (a local path)."""
@@ -275,11 +282,18 @@ async def login(request: web.Request) -> web.Response:
         return await _csrf_refused(request)
     username = _text(form, "username").strip()
     target = _local(_text(form, "next"))
-    principal = await people.authenticate(
-        _db(request), username, _text(form, "password"), _now(request)
-    )
+    try:
+        principal = await log_in(request, username, _text(form, "password"))
+    except Throttled as err:
+        context = {
+            "next": target,
+            "error": f"Too many failed logins. Try again in {_wait(err.retry_after)}.",
+            "username": username,
+        }
+        response = await _render(request, "login.html", context, status=429)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     if principal is None:
-        log.info("portal login refused for %r", username[:64])
         # One message for both: which of the two was wrong is not told.
         context = {
             "next": target,

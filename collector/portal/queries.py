@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, sel
 
 from collector.errors import InvalidRequest
 from collector.fulfil.message import reference
+from collector.portal.inputs import MAX_SERIAL, is_id, is_plain
 from collector.portal.models import (
     Account,
     AuditEntry,
@@ -545,6 +546,8 @@ async def device(
     rules: Rules | None = None,
 ) -> DeviceView | None:
     """One device the principal sees, registered or read by its agents; None otherwise."""
+    if not is_plain(serial) or not serial or len(serial) > MAX_SERIAL:
+        return None  # names nothing: not worth a query (and a NUL would fail PostgreSQL's)
     rules = rules or Rules()
 
     def read(conn: Connection) -> DeviceView | None:
@@ -933,6 +936,8 @@ __all__ = [
 
 async def contact(db: Database, principal: Principal, contact_id: int) -> ContactView | None:
     """One contact the principal sees; None otherwise."""
+    if not is_id(contact_id):
+        return None
     query = select(contacts).where(
         contacts.c.id == contact_id, _scope(principal, contacts.c.customer_id)
     )
@@ -942,5 +947,7 @@ async def contact(db: Database, principal: Principal, contact_id: int) -> Contac
 
 async def site(db: Database, principal: Principal, site_id: int) -> SiteView | None:
     """One site the principal sees, with its contacts and devices; None otherwise."""
+    if not is_id(site_id):
+        return None
     found = await sites(db, principal, site_id=site_id)
     return found[0] if found else None

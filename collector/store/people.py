@@ -4,6 +4,10 @@ Is: users' passwords hashed with argon2id (salted, the parameters in the hash; a
 older parameters is redone at the next login), login that does the same work for an unknown
 user as for a known one, API tokens (`asrp_` and 32 random bytes) of which only the SHA-256 is
 kept, and `audit`, the row every change writes in its own transaction.
+The login throttle's counts are here too: one row per key (an account, a client address)
+with its failed logins and, past its limit, until when it is refused; each attempt is counted
+before its password is checked, in one transaction that locks the rows, so guesses sent in
+parallel cannot get past the limit, and a right password gives the count back.
 Is not: sessions or HTTP (collector.portal.auth), or what a role may do (collector.portal.changes).
 """
 
@@ -14,7 +18,8 @@ import functools
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,11 +31,20 @@ from sqlalchemy.exc import IntegrityError
 from collector.errors import InvalidRequest
 from collector.portal.principal import CUSTOMER, HELPDESK, ROLES, SYSTEM, Principal
 from collector.store.database import Database
-from collector.store.schema import api_tokens, audit_log, customers, portal_sessions, users
+from collector.store.schema import (
+    api_tokens,
+    audit_log,
+    customers,
+    login_throttle,
+    portal_sessions,
+    users,
+)
 
 TOKEN_PREFIX = "asrp_"
 MIN_PASSWORD = 10
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+# A key's failed logins are forgotten this long after its last one.
+FORGET_FAILURES = timedelta(days=1)
 # A token's last use is written at most this often: not one write per API call.
 LAST_USED_STEP = timedelta(minutes=1)
 
@@ -44,10 +58,16 @@ def _dummy_hash() -> str:
 
 
 def _check(hashed: str, password: str) -> bool:
+    # surrogatepass: a lone surrogate (valid JSON, no valid UTF-8) is only a wrong password
     try:
-        return _HASHER.verify(hashed, password)
+        return _HASHER.verify(hashed, password.encode("utf-8", "surrogatepass"))
     except (VerificationError, InvalidHashError):
         return False
+
+
+def is_username(name: str) -> bool:
+    """Whether a user could have this name (add_user refuses any other)."""
+    return _USERNAME.fullmatch(name) is not None
 
 
 def token_hash(token: str) -> str:
@@ -184,8 +204,13 @@ async def authenticate(
 ) -> Principal | None:
     """The user if the password is right and the user is enabled; else None, after the same work.
 
-    A hash made with other parameters than today's is replaced by one made with today's.
+    A hash made with other parameters than today's is replaced by one made with today's. A
+    name no user can have (see add_user: a NUL, a lone surrogate, 65 characters) is not looked
+    up, and costs the same work.
     """
+    if not is_username(username):
+        await asyncio.to_thread(_check, _dummy_hash(), password)
+        return None
     row = await db.read(
         lambda c: c.execute(
             select(
@@ -455,3 +480,100 @@ async def list_api_tokens(db: Database, user_id: int) -> list[ApiToken]:
         ).all()
     )
     return [ApiToken(*row) for row in rows]
+
+
+# --- the login throttle --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginLimit:
+    """How many failed logins a key may have, then how long it is refused: `base` at the
+    limit, doubled with each further failure, at most `cap`."""
+
+    failures: int
+    base: timedelta
+    cap: timedelta
+
+    def lock(self, failures: int) -> timedelta | None:
+        """How long a key with this many failed logins is refused after the last (None: not)."""
+        if failures < self.failures:
+            return None
+        span: timedelta = self.base * 2 ** min(failures - self.failures, 30)
+        return min(self.cap, span)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One login attempt counted against its keys, or refused because one of them is locked."""
+
+    refused_until: datetime | None = None  # a key is locked until then: refused, not counted
+    refused_key: str | None = None
+    locks: dict[str, datetime | None] = field(default_factory=dict)  # set by this attempt
+
+
+async def charge_login(
+    db: Database, keys: Sequence[tuple[str, LoginLimit]], now: datetime
+) -> Charge:
+    """Count a login attempt against each key before its password is checked (so parallel
+    guesses cannot pass a limit), locking a key that reaches its limit; or, when a key is
+    locked now, count nothing and say which and until when."""
+    ordered = sorted(keys, key=lambda pair: pair[0])  # one lock order: no deadlock
+    names = [key for key, _ in ordered]
+    async with db.transaction() as conn:
+        await conn.execute(
+            delete(login_throttle).where(login_throttle.c.updated_at < now - FORGET_FAILURES)
+        )
+        await conn.execute(
+            db.insert(login_throttle)
+            .values([{"key": k, "failures": 0, "updated_at": now} for k in names])
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        rows = {
+            row.key: row
+            for row in await conn.execute(
+                select(login_throttle)
+                .where(login_throttle.c.key.in_(names))
+                .order_by(login_throttle.c.key)
+                .with_for_update()
+            )
+        }
+        locked = [
+            (row.locked_until, key)
+            for key, row in rows.items()
+            if row.locked_until is not None and row.locked_until > now
+        ]
+        if locked:
+            until, key = max(locked)
+            return Charge(refused_until=until, refused_key=key)
+        locks: dict[str, datetime | None] = {}
+        for key, limit in ordered:
+            failures = rows[key].failures + 1
+            span = limit.lock(failures)
+            locks[key] = now + span if span is not None else None
+            await conn.execute(
+                update(login_throttle)
+                .where(login_throttle.c.key == key)
+                .values(failures=failures, locked_until=locks[key], updated_at=now)
+            )
+    return Charge(locks=locks)
+
+
+async def login_succeeded(db: Database, account_key: str, charge: Charge) -> None:
+    """A right password: the account's count starts again; the other keys (the client's
+    address) get this attempt's count back, and a lock it set is lifted."""
+    async with db.transaction() as conn:
+        await conn.execute(delete(login_throttle).where(login_throttle.c.key == account_key))
+        for key, until in charge.locks.items():
+            if key == account_key:
+                continue
+            await conn.execute(
+                update(login_throttle)
+                .where(login_throttle.c.key == key, login_throttle.c.failures > 0)
+                .values(failures=login_throttle.c.failures - 1)
+            )
+            if until is not None:  # unless a later failure has locked it since
+                await conn.execute(
+                    update(login_throttle)
+                    .where(login_throttle.c.key == key, login_throttle.c.locked_until == until)
+                    .values(locked_until=None)
+                )

@@ -486,6 +486,17 @@ portal_sessions = Table(
     Column("ended_at", UTCDateTime),  # logged out; NULL: open until it expires
 )
 
+# Failed portal logins per key (collector.portal.auth's throttle): `account:<username>` or
+# `address:<client address>`; past the limit the key is refused until `locked_until`.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False, index=True),  # forgotten a day after
+)
+
 # Who changed what and when (R4 registration, R14 extra orders, R18 address and contact).
 audit_log = Table(
     "audit_log",
