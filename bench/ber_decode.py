@@ -6,8 +6,9 @@ Each datagram is decoded `--repeat` times by agent.snmp.ber.decode_message; the 
 the median time per decode, per KB, and what came of it (decoded, or the BerError). Normal
 rows are answers a printer gives (a GETBULK answer of 25 supplies, and one datagram of
 65 KB full of varbinds); malformed rows carry one OID arc or one INTEGER of growing size,
-up to 65 KB, and bytes that are no BER at all. Malformed datagrams must cost no more per KB
-than normal ones: a decoder that sums a huge arc up costs time quadratic in its size.
+up to 65 KB, one OID of 65,000 arcs, and bytes that are no BER at all. Malformed datagrams
+must cost no more per KB than normal ones: a decoder that sums a huge arc up costs time
+quadratic in its size.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ CASES: list[tuple[str, bytes]] = [
         (f"malformed: INTEGER of {n:,} bytes", _response(_integer(n)))
         for n in (10, 1024, 16_384, 65_000)
     ),
+    ("malformed: OID of 65,000 arcs", _response(_varbind(b"\x2b" + b"\x01" * 64_999))),
     ("malformed: 65 KB of 0xff", b"\xff" * 65_000),
 ]
 

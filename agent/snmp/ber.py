@@ -51,6 +51,7 @@ V2C = 1
 MAX_OID_ARCS = 128
 MAX_ARC = 2**32 - 1
 _MAX_SUBID_BYTES = 5  # 35 bits: 2^32-1, and 2.(2^32-1) as the first sub-identifier
+_MAX_OID_BYTES = (MAX_OID_ARCS - 1) * _MAX_SUBID_BYTES
 # Counter64 needs 9 bytes (a leading zero before 2^63 and up); nothing in SNMP needs more.
 MAX_INTEGER_BYTES = 9
 
@@ -295,22 +296,26 @@ def _oid(data: bytes, start: int, stop: int) -> Oid:
         raise BerError("empty OBJECT IDENTIFIER")
     if data[stop - 1] & 0x80:
         raise BerError("truncated OBJECT IDENTIFIER")
-    # Each sub-identifier is checked as it ends, so the work is linear in the bytes and no
-    # number grows past 35 bits, whatever the datagram holds.
+    if stop - start > _MAX_OID_BYTES:
+        raise BerError(
+            f"OBJECT IDENTIFIER of {stop - start} bytes, more than SNMP's {_MAX_OID_BYTES}"
+        )
+    # A sub-identifier is refused at its sixth byte, so no number grows past 35 bits and the
+    # work stays linear in the bytes, whatever the datagram holds.
     subids: list[int] = []
     acc = 0
-    width = 0
-    for i in range(start, stop):
-        b = data[i]
-        acc = (acc << 7) | (b & 0x7F)
-        width += 1
-        if width > _MAX_SUBID_BYTES:
-            raise BerError(f"OBJECT IDENTIFIER sub-identifier at offset {i} wider than 32 bits")
-        if not b & 0x80:
-            subids.append(acc)
-            acc = width = 0
-            if len(subids) >= MAX_OID_ARCS:  # the first sub-identifier carries two arcs
-                raise BerError(f"OBJECT IDENTIFIER of more than {MAX_OID_ARCS} arcs")
+    more = 0  # continuation bytes of the sub-identifier under way
+    for b in data[start:stop]:
+        if b & 0x80:
+            acc = (acc << 7) | (b & 0x7F)
+            more += 1
+            if more == _MAX_SUBID_BYTES:
+                raise BerError("OBJECT IDENTIFIER sub-identifier wider than 32 bits")
+        else:
+            subids.append((acc << 7) | b)
+            acc = more = 0
+    if len(subids) >= MAX_OID_ARCS:  # the first sub-identifier carries two arcs
+        raise BerError(f"OBJECT IDENTIFIER of more than {MAX_OID_ARCS} arcs")
     first = subids[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
     oid = (*head, *subids[1:])

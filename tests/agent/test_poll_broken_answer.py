@@ -69,8 +69,9 @@ def _arc_of(size: int) -> int:
 
 
 BROKEN = {
-    "2 KB arc": ((_arc_of(2048),), "wider than 32 bits"),
-    "60 KB arc": ((_arc_of(60_000),), "wider than 32 bits"),
+    "6-byte arc": ((_arc_of(6),), "sub-identifier wider than 32 bits"),
+    "2 KB arc": ((_arc_of(2048),), "more than SNMP's 635"),
+    "60 KB arc": ((_arc_of(60_000),), "more than SNMP's 635"),
     "arc of 2^32": ((2**32,), "arc 4294967296 above 4294967295"),
     "over 128 arcs": ((1,) * 128, "OBJECT IDENTIFIER of more than 128 arcs"),
 }
