@@ -3,7 +3,12 @@
 `create_app` builds the app; the database, the nonce pruner and the daily replenishment run's
 schedule are owned by `cleanup_ctx`:
 opened (and migrated) when the app starts, closed when it stops. A test may hand in a
-database it owns; the app then uses it and leaves it open.
+database it owns; the app then uses it and leaves it open. `create_metrics_app` builds the
+small app that serves its /metrics on a listener of its own (metrics.listen).
+
+Every answer says `Server: asr-collector` (no versions) and `X-Content-Type-Options: nosniff`;
+over TLS, `Strict-Transport-Security` for a year (no includeSubDomains: the collector speaks
+for its own host name only); the JSON APIs' answers `Cache-Control: no-store`.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from collector.replenish.job import RunResult, schedule
 from collector.service import Clock, Collector, Settings, utcnow
 from collector.store.database import Database
 from collector.store.migrate import migrate
-from collector.views import ROUTES
+from collector.views import METRICS_ROUTES, METRICS_SOURCE, METRICS_TOKEN, ROUTES
 
 log = logging.getLogger(__name__)
+
+SERVER = "asr-collector"
+HSTS = "max-age=31536000"  # a year
 
 
 def create_app(
@@ -40,6 +48,7 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[METRICS] = Metrics()
+    app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_collector(database))
     app.cleanup_ctx.append(_nonce_pruner)
     app.cleanup_ctx.append(_planner)
@@ -53,7 +62,35 @@ def create_app(
         portal_pages.setup_pages(app)
         app.add_routes(portal_api.ROUTES)
         app.add_routes(portal_pages.ROUTES)
+    if config.metrics.on_main_port:  # else the public port answers 404 for /metrics
+        token = config.metrics_token()
+        assert token is not None  # the config requires token_file with on_main_port
+        app[METRICS_TOKEN] = token
+        app.add_routes(METRICS_ROUTES)
     return app
+
+
+def create_metrics_app(source: web.Application) -> web.Application:
+    """An app serving only GET /metrics of the collector app `source` (metrics.listen)."""
+    app = web.Application()
+    app[METRICS_SOURCE] = source
+    token = source[CONFIG].metrics_token()
+    if token is not None:
+        app[METRICS_TOKEN] = token
+    app.on_response_prepare.append(security_headers)
+    app.add_routes(METRICS_ROUTES)
+    return app
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers every answer carries (see the module's docstring)."""
+    headers = response.headers
+    headers["Server"] = SERVER
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.secure:  # TLS here; behind a TLS proxy (plain_http) the proxy adds it
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    if request.path.startswith("/api/") or response.content_type == "application/json":
+        headers.setdefault("Cache-Control", "no-store")
 
 
 def _collector(

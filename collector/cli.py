@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
+import os
 import signal
 import ssl
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from collector import __version__
-from collector.app import create_app
-from collector.config import CollectorConfig, load_config
+from collector.app import SERVER, create_app, create_metrics_app
+from collector.config import CollectorConfig, host_port, load_config
 from collector.customers import apply as apply_customers
-from collector.customers import load_customers
+from collector.customers import load_customers, require_site
 from collector.errors import CollectorError, InvalidRequest
 from collector.notify.outbox import Mailer, Pass
+from collector.records import EnrollToken
 from collector.replenish.job import RunResult, run_plan
 from collector.service import Collector, Settings, utcnow
 from collector.simulation.contract import ContractError, load_fleet, load_usage
@@ -68,28 +72,85 @@ def _context(cert: Path, key: Path) -> ssl.SSLContext:
         ) from err
 
 
+def _private_state(config: CollectorConfig) -> None:
+    """The state directory 0700 and the SQLite database 0600, also when not started by
+    systemd (StateDirectoryMode=0700, UMask=0077): made so, or tightened and logged."""
+    state = config.collector.state_dir
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _tighten(state, 0o700)
+    if not config.is_embedded():
+        return
+    path = config.database_url().partition(":///")[2].partition("?")[0]
+    if not path or path == ":memory:":
+        return
+    database = Path(path)
+    database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # An empty file is an empty SQLite database; its -wal and -shm files take its mode.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if name.exists():
+            _tighten(name, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take group's and others' rights away from `path`, saying so; warn if it cannot."""
+    was = stat.S_IMODE(path.stat().st_mode)
+    if not was & 0o077:
+        return
+    try:
+        path.chmod(was & mode)
+    except OSError as err:
+        log.warning(
+            "%s is mode %04o, open to others, and cannot be made %04o: %s", path, was, mode, err
+        )
+        return
+    log.warning("%s was mode %04o, open to others: made %04o", path, was, was & mode)
+
+
 async def _serve(config: CollectorConfig, context: ssl.SSLContext | None) -> None:
+    # aiohttp names itself and its version in the answers it makes before any app sees the
+    # request (a malformed request's 400); the apps' own answers set SERVER themselves.
+    web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    metrics: web.AppRunner | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before "listening on": a stop may follow
+        loop.add_signal_handler(signum, stop.set)
     try:
+        if config.metrics.listen:  # first: its line comes before "listening on"
+            metrics = web.AppRunner(create_metrics_app(app), access_log=None)
+            await metrics.setup()
+            host, port = host_port(config.metrics.listen)
+            try:
+                await web.TCPSite(metrics, host, port).start()
+            except OSError as err:
+                raise ConfigError(f"metrics.listen: cannot listen on {host}:{port}: {err}") from err
+            for address in metrics.addresses:
+                print(f"metrics on {_url('http', address)}/metrics", flush=True)
         site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
         await site.start()
         scheme = "https" if context else "http"
         for address in runner.addresses:
-            host, port = address[0], address[1]
-            print(f"listening on {scheme}://{host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            print(f"listening on {_url(scheme, address)}", flush=True)
         await stop.wait()
         log.info("stopping")
     finally:
+        if metrics is not None:
+            await metrics.cleanup()
         await runner.cleanup()
 
 
+def _url(scheme: str, address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 async def _with_collector(config: CollectorConfig, job: Callable[[Collector], Awaitable[_T]]) -> _T:
+    _private_state(config)
     db = Database.open(config.database_url(), config.database.pool_size)
     try:
         await migrate(db)
@@ -100,6 +161,7 @@ async def _with_collector(config: CollectorConfig, job: Callable[[Collector], Aw
 
 def cmd_serve(config: CollectorConfig, args: argparse.Namespace) -> int:
     """Migrate the database, then serve until SIGINT/SIGTERM."""
+    _private_state(config)
     context, how = _tls(config)
     print(f"asr-collector {__version__}: {how}", flush=True)
     asyncio.run(_serve(config, context))
@@ -116,6 +178,7 @@ def cmd_migrate(config: CollectorConfig, args: argparse.Namespace) -> int:
 def cmd_check_config(config: CollectorConfig, args: argparse.Namespace) -> int:
     """Print the whole configuration, defaults filled in and secrets redacted."""
     config.database_url()  # reads url_file, if any
+    config.metrics_token()  # reads token_file, if any
     if config.server.tls_cert is not None and config.server.tls_key is not None:
         _context(config.server.tls_cert, config.server.tls_key)
     print(json.dumps(config.redacted(), indent=2))
@@ -125,9 +188,12 @@ def cmd_check_config(config: CollectorConfig, args: argparse.Namespace) -> int:
 def cmd_enroll_token(config: CollectorConfig, args: argparse.Namespace) -> int:
     """Make a one-time enrollment token for a customer's site and print it, once."""
     ttl = timedelta(hours=args.ttl_hours) if args.ttl_hours else None
-    token, record = asyncio.run(
-        _with_collector(config, lambda c: c.create_token(args.customer, args.site, ttl))
-    )
+
+    async def make(collector: Collector) -> tuple[str, EnrollToken]:
+        await require_site(collector.db, args.customer, args.site)  # loaded by load-customers
+        return await collector.create_token(args.customer, args.site, ttl)
+
+    token, record = asyncio.run(_with_collector(config, make))
     print(token)
     print(
         f"enrollment token for {record.customer} / {record.site}, works once, expires"
@@ -174,6 +240,7 @@ def cmd_plan(config: CollectorConfig, args: argparse.Namespace) -> int:
 
 
 async def _with_database(config: CollectorConfig, job: Callable[[Database], Awaitable[_T]]) -> _T:
+    _private_state(config)
     db = Database.open(config.database_url(), config.database.pool_size)
     try:
         return await job(db)

@@ -134,6 +134,11 @@ class MailSection(Strict):
     def _complete(self) -> MailSection:
         if (self.username is None) != (self.password_file is None):
             raise ValueError("username and password_file go together")
+        if self.username is not None and self.security == "none":
+            raise ValueError(
+                'security = "none" would send username and password in clear: set security'
+                ' to "starttls" or "tls" (or drop username and password_file)'
+            )
         if "@" not in self.from_address:
             raise ValueError(f"from_address {self.from_address!r} is not an email address")
         return self
@@ -150,6 +155,7 @@ class WarehouseSection(Strict):
 
     mode: Literal["off", "webhook", "simulated"] = "off"
     url: str | None = None  # the warehouse's webhook, https://...
+    allow_plain_http_for_tests: bool = False  # an http:// url: for a test's loopback warehouse only
     ca_file: Path | None = None  # to verify the warehouse's certificate; unset: the system's
     secret_file: Path | None = None  # HMAC key we sign requests with (a credential)
     inbound_secret_file: Path | None = None  # HMAC key the warehouse signs updates with
@@ -171,8 +177,12 @@ class WarehouseSection(Strict):
     @model_validator(mode="after")
     def _complete(self) -> WarehouseSection:
         if self.mode == "webhook":
-            if self.url is None or not self.url.startswith(("https://", "http://")):
-                raise ValueError('mode "webhook" needs url = "https://..."')
+            schemes = ("https://", "http://") if self.allow_plain_http_for_tests else ("https://",)
+            if self.url is None or not self.url.startswith(schemes):
+                raise ValueError(
+                    'mode "webhook" needs url = "https://..." (url is'
+                    f" {self.url!r}; http:// only with allow_plain_http_for_tests = true)"
+                )
             if self.secret_file is None:
                 raise ValueError('mode "webhook" needs secret_file (the HMAC signing key)')
         return self
@@ -189,6 +199,42 @@ class PortalSection(Strict):
     max_form_bytes: int = Field(65_536, ge=1024)
 
 
+def host_port(address: str) -> tuple[str, int]:
+    """'HOST:PORT' (an IPv6 host in brackets: '[::1]:9464') as (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:9464, not {address!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+class MetricsSection(Strict):
+    """Where Prometheus scrapes GET /metrics (collector.views.metrics).
+
+    By default a listener of its own, plain HTTP on loopback, and not the agents' and portal's
+    port (which answers 404 there). `on_main_port` serves it there too, behind a bearer token.
+    """
+
+    listen: str = "127.0.0.1:9464"  # HOST:PORT of its own plain-HTTP listener; "": none
+    on_main_port: bool = False  # also on server.port: only with token_file
+    token_file: Path | None = None  # a bearer token, one line (a credential); then required
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, listen: str) -> str:
+        if listen:
+            host_port(listen)
+        return listen
+
+    @model_validator(mode="after")
+    def _guarded(self) -> MetricsSection:
+        if self.on_main_port and self.token_file is None:
+            raise ValueError(
+                "on_main_port = true needs token_file: /metrics on the public port answers"
+                " only to a bearer token"
+            )
+        return self
+
+
 class CollectorConfig(Strict):
     collector: CollectorSection = CollectorSection()
     server: ServerSection = ServerSection()
@@ -199,6 +245,7 @@ class CollectorConfig(Strict):
     mail: MailSection = MailSection()
     warehouse: WarehouseSection = WarehouseSection()
     portal: PortalSection = PortalSection()
+    metrics: MetricsSection = MetricsSection()
     # Any of collector.replenish.settings.Rules' fields, by name (R6 to R16's numbers).
     replenishment: dict[str, int | float | bool] = Field(default_factory=dict)
 
@@ -227,6 +274,20 @@ class CollectorConfig(Strict):
         if db.url is not None:
             return driver_url(db.url.get_secret_value())
         return f"sqlite+aiosqlite:///{self.collector.state_dir / 'collector.db'}"
+
+    def metrics_token(self) -> str | None:
+        """The bearer token /metrics asks for (metrics.token_file's first line), if any."""
+        path = self.metrics.token_file
+        if path is None:
+            return None
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as err:
+            raise ConfigError(f"metrics.token_file: cannot read {path}: {err}") from err
+        token = lines[0].strip() if lines else ""
+        if len(token) < 16:
+            raise ConfigError(f"metrics.token_file: {path} holds no token of 16 characters or more")
+        return token
 
     def is_embedded(self) -> bool:
         """True when the database is SQLite (the embedded default)."""

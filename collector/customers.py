@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from collector.store import fleet
+from collector.errors import InvalidRequest
+from collector.store import fleet, registry
 from collector.store.database import Database
 from common.strictconfig import Strict, load_toml
 
@@ -66,3 +67,20 @@ async def apply(db: Database, customers: CustomersFile, now: datetime) -> int:
             ],
         )
     return len(customers.customers)
+
+
+async def require_site(db: Database, customer: str, site: str) -> None:
+    """InvalidRequest naming the customer or the site unless both were loaded (R4, R18)."""
+    names = await registry.site_names(db, customer)
+    if names is None:
+        raise InvalidRequest(
+            f"unknown customer {customer!r}: load it first (asr-collector load-customers)",
+            "customer",
+        )
+    if site not in names:
+        known = ", ".join(repr(name) for name in names) or "none"
+        raise InvalidRequest(
+            f"customer {customer!r} has no site {site!r} (its sites: {known}): add it to the"
+            " customers file and load it (asr-collector load-customers)",
+            "site",
+        )

@@ -41,7 +41,7 @@ def self_signed(state_dir: Path, host: str, now: datetime) -> tuple[Path, Path, 
     cert_path, key_path = state_dir / "tls-cert.pem", state_dir / "tls-key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path, False
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [
         x509.DNSName("localhost"),

@@ -5,6 +5,7 @@ Every refusal answers JSON {"error", "reason"[, "field"]} and counts in the metr
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections import Counter
@@ -150,11 +151,26 @@ async def rotate_key(request: web.Request) -> web.Response:
     return _json(encode_message(rotated), status=201)
 
 
+# A metrics app of its own (metrics.listen) serves the metrics of this collector app.
+METRICS_SOURCE = web.AppKey("metrics_source", web.Application)
+METRICS_TOKEN = web.AppKey("metrics_token", str)  # the bearer token /metrics asks for, if any
+
+
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics: Prometheus text exposition; the outboxes' depths read now."""
-    metrics = request.app[METRICS]
+    source = request.app.get(METRICS_SOURCE, request.app)
+    metrics = source[METRICS]
+    token = request.app.get(METRICS_TOKEN)
+    if token is not None and not _bearer_is(request, token):
+        metrics.rejections.labels("metrics", "bad-token").inc()
+        log.info("metrics refused (401 bad-token) to %s", request.remote)
+        return web.Response(
+            status=401,
+            text="a bearer token is required (metrics.token_file)\n",
+            headers={"WWW-Authenticate": 'Bearer realm="asr-metrics"'},
+        )
     try:
-        metrics.set_outboxes(await claims.depths(request.app[COLLECTOR].db))
+        metrics.set_outboxes(await claims.depths(source[COLLECTOR].db))
     except StoreUnavailable:  # the counters still answer while the database is away
         log.warning("metrics: the outboxes' depths are unknown (database unavailable)")
     body, content_type = metrics.exposition()
@@ -170,6 +186,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _bearer_is(request: web.Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 def _json(body: bytes, status: int) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
@@ -178,6 +201,7 @@ ROUTES = [
     web.post("/api/v1/enroll", enroll),
     web.post("/api/v1/readings", post_readings),
     web.post("/api/v1/agents/{agent_id}/keys", rotate_key),
-    web.get("/metrics", metrics),
     web.get("/healthz", healthz),
 ]
+# On a listener of its own (metrics.listen), or on the main port with metrics.on_main_port.
+METRICS_ROUTES = [web.get("/metrics", metrics)]

@@ -237,3 +237,16 @@ async def prune_nonces(db: Database, signed_before: datetime) -> int:
     async with db.transaction() as conn:
         result = await conn.execute(delete(nonces).where(nonces.c.signed_at < signed_before))
     return result.rowcount or 0
+
+
+async def site_names(db: Database, customer: str) -> list[str] | None:
+    """The names of the customer's sites, by name; None if there is no such customer."""
+
+    def read(conn: Connection) -> list[str] | None:
+        known = conn.execute(select(customers.c.id).where(customers.c.id == customer)).first()
+        if known is None:
+            return None
+        query = select(sites.c.name).where(sites.c.customer_id == customer).order_by(sites.c.name)
+        return list(conn.execute(query).scalars())
+
+    return await db.read(read)

@@ -98,7 +98,9 @@ class CollectorSite:
             self.process = None
 
     async def token(self, customer: str = "acme", site: str = "milano") -> str:
-        """A one-time enrollment token from `asr-collector enroll-token`."""
+        """A one-time enrollment token from `asr-collector enroll-token`; the customer and its
+        site are loaded first with `load-customers` when new, as the operator does."""
+        await self.load_site(customer, site)
         done = await run(
             "collector.cli",
             "enroll-token",
@@ -111,6 +113,26 @@ class CollectorSite:
         )
         assert done.code == 0, done.stderr
         return done.stdout.strip()
+
+    async def load_site(self, customer: str, site: str) -> None:
+        """`asr-collector load-customers` with this customer and site, unless it has them."""
+        if self.db.exists() and self.query(
+            "SELECT 1 FROM sites WHERE customer_id = ? AND name = ?", customer, site
+        ):
+            return
+        found = (
+            self.query("SELECT kind FROM customers WHERE id = ?", customer)
+            if self.db.exists()
+            else []
+        )
+        kind = found[0][0] if found else "self"
+        path = self.config.parent / f"customers-{customer}-{site}.toml"
+        path.write_text(
+            f'[[customers]]\nid = "{customer}"\nkind = "{kind}"\n'
+            f'sites = [{{ name = "{site}", address = "1 Test Street, {site}" }}]\n'
+        )
+        done = await run("collector.cli", "load-customers", "--config", str(self.config), str(path))
+        assert done.code == 0, done.stderr
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Rows of a query on the collector's SQLite database (read-only)."""

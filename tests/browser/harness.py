@@ -64,8 +64,11 @@ class Background:
         self.loop.close()
 
 
-# The portal's settings (besides address, TLS and database): no daily run under the tests.
-SETTINGS = "[plan]\nenabled = false\n[portal]\ncookie_secure = true\n"
+# The portal's settings (besides address, TLS and database): no daily run under the tests;
+# the metrics on a port of their own, any free one.
+SETTINGS = (
+    '[plan]\nenabled = false\n[portal]\ncookie_secure = true\n[metrics]\nlisten = "127.0.0.1:0"\n'
+)
 
 
 def write_config(work: Path, pki: Pki, db_path: Path) -> Path:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
 import ssl
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
+from collector.app import create_metrics_app
 from collector.appkeys import COLLECTOR
 from collector.config import CollectorConfig
 from collector.service import Collector
@@ -338,6 +341,19 @@ class Served:
         return token
 
 
+@contextlib.asynccontextmanager
+async def metrics_listener(app: web.Application) -> AsyncIterator[str]:
+    """The collector app's /metrics on a listener of its own on 127.0.0.1, as `serve` does
+    ([metrics] listen): yields its URL."""
+    runner = web.AppRunner(create_metrics_app(app))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    finally:
+        await runner.cleanup()
+
+
 def collector_config(pki: Pki, **ingest: object) -> CollectorConfig:
     return CollectorConfig.model_validate(
         {
@@ -379,7 +395,15 @@ class Process:
     log: Path
     watched: servers.Watched = field(init=False)
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Its GET /metrics on the listener of its own ([metrics] listen), if it has one."""
+        found = [line.split()[-1] for line in self.lines if line.startswith("metrics on ")]
+        return found[0] if found else None
+
     def __post_init__(self) -> None:
+        if self.metrics_url is not None:
+            _METRICS_URLS[self.url] = self.metrics_url
         self.watched = servers.watch(
             f"asr-collector serve at {self.url}", self.log, lambda: self.proc.returncode
         )
@@ -393,6 +417,22 @@ class Process:
         return code
 
 
+# The latest collector started at each URL -> its /metrics (on a listener of its own).
+_METRICS_URLS: dict[str, str] = {}
+
+
+def metrics_url(url: str) -> str:
+    """Where the collector serving `url` answers GET /metrics: its own listener when
+    start_collector started it, else `url`/metrics (a collector with on_main_port)."""
+    return _METRICS_URLS.get(url, url + "/metrics")
+
+
+def _own_metrics_port(config: Path) -> None:
+    if "[metrics]" not in config.read_text():
+        with config.open("a") as out:
+            out.write('\n[metrics]\nlisten = "127.0.0.1:0"\n')
+
+
 async def start_collector(
     config: Path,
     timeout: float = 30,
@@ -400,7 +440,9 @@ async def start_collector(
     cwd: Path | None = None,
 ) -> Process:
     """Start `asr-collector serve --config CONFIG` (with `env` added to the environment);
-    returns once it listens."""
+    returns once it listens. A config without a [metrics] section gets one listening on any
+    free port of 127.0.0.1 (the default port would clash between collectors)."""
+    _own_metrics_port(config)
     log = config.with_suffix(".log")
     with log.open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(

@@ -110,6 +110,13 @@ def test_cli_token_then_revoke(
     path.write_text(f'[collector]\nstate_dir = "{tmp_path}"\n[database]\nurl = "{db_url}"\n')
     assert main(["migrate", "--config", str(path)]) == 0
     assert "revision" in capsys.readouterr().out
+    customers = tmp_path / "customers.toml"
+    customers.write_text(
+        '[[customers]]\nid = "acme"\nkind = "self"\n'
+        'sites = [{ name = "Milano 2", address = "Via Roma 2, Milano" }]\n'
+    )
+    assert main(["load-customers", "--config", str(path), str(customers)]) == 0
+    capsys.readouterr()
     args = ["enroll-token", "--config", str(path), "--customer", "acme", "--site", "Milano 2"]
     assert main(args) == 0
     captured = capsys.readouterr()

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.collector.kit import Agent, Served, snapshot, with_reading
+from tests.collector.kit import Agent, Served, metrics_listener, snapshot, with_reading
 from wire.batch import encode_batch
 from wire.signing import SignatureHeaders, signed_message
 
@@ -293,6 +293,8 @@ async def test_metrics_and_health(served: Served, agent: Agent) -> None:
     assert (await agent.send(agent.batch(range(1, 4)))).status == 200
     assert (await agent.send(b"{", headers={})).status == 401
     async with served.http.get(served.base_url + "/metrics") as response:
+        assert response.status == 404  # not on the agents' port: a listener of its own
+    async with metrics_listener(served.app) as url, served.http.get(url) as response:
         assert response.status == 200
         text = await response.text()
     assert 'asr_ingest_readings_total{status="accepted"} 3.0' in text

@@ -121,6 +121,9 @@ class Printer:
         return replace(read, supplies=(*read.supplies[:4], _waste(self.waste)))
 
 
+METRICS_TOKEN = "metrics-token-of-the-order-flow"
+
+
 @dataclass
 class World:
     base_url: str
@@ -214,12 +217,15 @@ async def world(
     tmp_path: Path,
 ) -> AsyncIterator[World]:
     clock = Clock()
+    (tmp_path / "metrics-token").write_text(METRICS_TOKEN + "\n")
     config = CollectorConfig.model_validate(
         {
             "collector": {"state_dir": tmp_path},
             "server": {"host": "127.0.0.1", "port": 0},
             "plan": {"enabled": False},  # the test runs the day's plan itself
             "warehouse": {"inbound_secret_file": keys.inbound_file},
+            # /metrics on the main port too, behind a bearer token
+            "metrics": {"on_main_port": True, "token_file": tmp_path / "metrics-token"},
         }
     )
     collector_runner, base_url = await _serve(create_app(config, db, clock), pki)
@@ -380,7 +386,8 @@ async def test_the_demo_fleet_is_registered_and_its_orders_flow_from_placed_to_i
         ), (to, language, marker, received)
 
     # The collector's metrics show the outboxes as the database holds them.
-    async with world.http.get(world.base_url + "/metrics") as response:
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    async with world.http.get(world.base_url + "/metrics", headers=bearer) as response:
         assert response.status == 200
         metrics = await response.text()
     sent = f'asr_outbox_rows{{outbox="notifications",status="sent"}} {float(len(received) + 4)}'

@@ -30,7 +30,7 @@ from tests.agent.kit import ROOT, AgentProcess, CollectorSite, run
 from tests.agent.kit import fill as fill
 from tests.agent.kit import tmpfs as tmpfs
 from tests.collector import kit as collector_kit
-from tests.collector.kit import Pki
+from tests.collector.kit import Pki, metrics_url
 
 # Seconds instead of hours: a poll every 0.2 s, a push every second, a failed push retried
 # within a second.
@@ -174,11 +174,11 @@ async def agent_metrics(address: str) -> dict[str, float]:
 async def collector_metrics(
     url: str, pki: Pki
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The collector's /metrics over HTTPS, trusting the test CA."""
+    """The collector's /metrics, on its own listener ([metrics] listen)."""
     connector = aiohttp.TCPConnector(ssl=pki.client_context())
     async with (
         aiohttp.ClientSession(connector=connector) as http,
-        http.get(f"{url}/metrics") as answer,
+        http.get(metrics_url(url)) as answer,
     ):
         assert answer.status == 200
         return samples(await answer.text())

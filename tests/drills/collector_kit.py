@@ -29,7 +29,7 @@ from collector.service import Collector, Settings
 from collector.store.database import Database
 from tests import servers
 from tests.agent.kit import AgentProcess, free_port, run, spool_stats, wait_for
-from tests.collector.kit import Pki, Process, start_collector
+from tests.collector.kit import Pki, Process, metrics_url, start_collector
 from wire.signing import sign
 
 # --- the collector as a process that dies --------------------------------------------------
@@ -305,11 +305,11 @@ class PrivatePostgres:
 
 
 async def scrape(url: str, pki: Pki) -> dict[str, float]:
-    """The collector's /metrics, as {'name{label="value",...}': value}."""
+    """The collector's /metrics (on its own listener), as {'name{label="value",...}': value}."""
     connector = aiohttp.TCPConnector(ssl=pki.client_context())
     async with (
         aiohttp.ClientSession(connector=connector) as http,
-        http.get(url + "/metrics") as response,
+        http.get(metrics_url(url)) as response,
     ):
         assert response.status == 200
         exposition = await response.text()

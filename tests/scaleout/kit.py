@@ -31,7 +31,7 @@ import aiohttp
 import asyncpg
 
 from tests import servers
-from tests.collector.kit import Pki, Process, start_collector
+from tests.collector.kit import Pki, Process, metrics_url, start_collector
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "nginx" / "asr-collector.conf"
@@ -344,11 +344,11 @@ class Traffic:
 
 
 async def scrape(url: str, pki: Pki) -> str:
-    """GET /metrics of one collector, at its own address (not through nginx)."""
+    """GET /metrics of one collector, on its own metrics listener (not through nginx)."""
     connector = aiohttp.TCPConnector(ssl=pki.client_context())
     async with (
         aiohttp.ClientSession(connector=connector) as http,
-        http.get(url + "/metrics") as response,
+        http.get(metrics_url(url)) as response,
     ):
         assert response.status == 200
         return await response.text()
