@@ -18,7 +18,7 @@ from agent.profile import Profile, Vendor
 from agent.reader import RawRead
 from agent.snmp import ber
 from agent.snmp.ber import Value, format_oid
-from wire.reading import PrinterReading, Status, Supply
+from wire.reading import PrinterReading, Status, Supply, bound_reading
 
 
 class _Notes(list[str]):
@@ -339,6 +339,10 @@ def decode_read(
         hr_device_index=h,
         notes=tuple(notes),
     )
+    # What the collector would refuse (a NUL in a text, a text of 60,000 characters, a level
+    # past Integer32) is cut to the wire's bounds here, and said so: docs/protocol.md, Bounds.
+    reading, bounded = bound_reading(reading)
     if problems is not None:
         problems[:0] = notes.problems  # the device's own before its supplies'
+        problems.extend(bounded)
     return reading

@@ -89,6 +89,8 @@ def judge(readings: Sequence[BatchReading], answer: Answer, now: datetime) -> Ve
             problem=f"the collector refused the whole batch (400 {reason}): {answer.error};"
             " readings kept (an agent bug or a protocol version mismatch)",
         )
+    if status == 409 and reason == "batch-conflict":  # its id was used for other readings
+        return Verdict(keep=seqs, then=RETRY_NOW, new_batch=True)
     if status == 413:
         if len(seqs) == 1:
             return Verdict(reject={seqs[0]: "larger than the collector accepts (413)"})

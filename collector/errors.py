@@ -91,6 +91,12 @@ class ReplayedNonce(CollectorError):
     reason = "replayed-nonce"
 
 
+class BatchConflict(CollectorError):
+    """A batch id received before comes again with readings its first body did not hold."""
+
+    reason = "batch-conflict"
+
+
 class StoreUnavailable(CollectorError):
     """The database cannot be reached or is busy; retry later."""
 

@@ -42,6 +42,13 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.quarantined = Counter(
+            "asr_readings_quarantined",
+            "Readings kept in the quarantine instead of stored, by why: invalid (the wire's"
+            " bounds), unattributable (no serial, R3), conflict (another customer's device).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.rejections = Counter(
             "asr_rejections",
             "Requests refused, by endpoint and reason.",

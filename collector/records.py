@@ -48,6 +48,29 @@ class EnrollToken:
     expires_at: datetime
 
 
+# Why a reading went to the quarantine (schema.quarantine.kind).
+INVALID = "invalid"  # the wire's schema refuses it (docs/protocol.md, Bounds)
+UNATTRIBUTABLE = "unattributable"  # no serial, a time in the future, a supply twice (R3)
+CONFLICT = "conflict"  # its serial belongs to another customer than the agent's
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one reading of a batch is not stored, and what is shown of it in the quarantine."""
+
+    kind: str
+    reason: str
+    field: str | None = None
+    serial: str | None = None
+    printer: str | None = None
+    address: str | None = None
+
+    @property
+    def error(self) -> str:
+        """The reason as the agent is told it."""
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+
 @dataclass(frozen=True)
 class ReadingResult:
     """What became of one reading of a batch."""
@@ -55,6 +78,7 @@ class ReadingResult:
     seq: int
     status: str
     error: str | None = None
+    kind: str | None = None  # a rejected one's quarantine kind (not sent)
 
     def to_dict(self) -> dict[str, object]:
         """The response's object for this reading."""

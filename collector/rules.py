@@ -6,33 +6,74 @@ Is not: storage; duplicates are found by the database's unique constraints, not 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from collector.errors import RetiredKey, RevokedKey
-from collector.records import RETIRED, REVOKED, AgentKey
-from wire.batch import Batch, BatchReading
+from collector.records import (
+    CONFLICT,
+    INVALID,
+    RETIRED,
+    REVOKED,
+    UNATTRIBUTABLE,
+    AgentKey,
+    Rejection,
+)
+from wire.batch import Batch, BatchReading, Refused
+from wire.reading import clean_text
 
 
 @dataclass(frozen=True)
 class Sorted:
-    """A batch's readings sorted into those to store and those rejected (seq -> why)."""
+    """A batch's readings sorted into those to store and those rejected (seq -> why), in the
+    batch's order (`seqs`)."""
 
     storable: tuple[BatchReading, ...]
-    rejected: dict[int, str]
+    rejected: dict[int, Rejection]
+    seqs: tuple[int, ...]
 
 
-def sort_readings(batch: Batch, now: datetime, clock_skew: timedelta) -> Sorted:
-    """Split the readings of a valid batch by whether they can be attributed and trusted."""
+def sort_readings(
+    batch: Batch,
+    now: datetime,
+    clock_skew: timedelta,
+    refused: Sequence[Refused] = (),
+    customer: str | None = None,
+    owners: Mapping[str, str] | None = None,
+) -> Sorted:
+    """Split a batch's readings by whether they can be stored: those the wire's schema
+    `refused`, those that cannot be attributed or trusted, and those of a serial `owners` give
+    to another customer than the agent's `customer` (an agent writes only its customer's
+    devices, docs/architecture.md: Identity)."""
     storable: list[BatchReading] = []
-    rejected: dict[int, str] = {}
+    rejected = {
+        r.seq: Rejection(INVALID, r.error, r.field, r.serial, r.printer, r.address) for r in refused
+    }
     for item in batch.readings:
         why = _why_not(item, now, clock_skew)
+        kind = UNATTRIBUTABLE
+        owner = (owners or {}).get(item.reading.serial or "")
+        if why is None and owner is not None and owner != customer:
+            why = "this serial number is another customer's device: the helpdesk is told"
+            kind = CONFLICT
         if why is None:
             storable.append(item)
-        else:
-            rejected[item.seq] = why
-    return Sorted(tuple(storable), rejected)
+            continue
+        rejected[item.seq] = Rejection(
+            kind,
+            why,
+            None,
+            _shown(item.reading.serial),
+            _shown(item.printer),
+            _shown(item.address),
+        )
+    seqs = tuple(sorted([item.seq for item in batch.readings] + [r.seq for r in refused]))
+    return Sorted(tuple(storable), rejected, seqs)
+
+
+def _shown(text: str | None, limit: int = 200) -> str | None:
+    return None if text is None else clean_text(text[:limit])[0]
 
 
 def _why_not(item: BatchReading, now: datetime, clock_skew: timedelta) -> str | None:

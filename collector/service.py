@@ -22,8 +22,8 @@ from collector.records import AgentKey, EnrollToken, IngestResult
 from collector.rules import check_key, sort_readings
 from collector.store import registry
 from collector.store.database import Database
-from collector.store.ingest import PreparedBatch, prepare_batch
-from wire.batch import decode_batch
+from collector.store.ingest import PreparedBatch, device_owners, prepare_batch
+from wire.batch import Batch, Refused, split_batch
 from wire.enroll import EnrollRequest, EnrollResponse, KeyRotated, KeyRotation, decode_message
 from wire.signing import (
     BadSignature,
@@ -99,26 +99,42 @@ class Collector:
 
     async def ingest(self, headers: Mapping[str, str], body: bytes) -> IngestResult:
         """Authenticate, validate and store a batch of readings (R2); the result also says
-        which agent sent it and the clock offset its heartbeat reports, if any."""
+        which agent sent it and the clock offset its heartbeat reports, if any. Readings that
+        cannot be stored are answered `rejected` one by one and kept in the quarantine; the
+        others are stored (docs/protocol.md: per reading, per batch)."""
         key, signed = await self.authenticate(headers, body)
-        prepared, offset = self._prepare(key, signed, body)
+        batch, refused = split_batch(body, self.settings.max_readings_per_batch)
+        if batch.agent_id != key.agent_id:
+            raise WrongAgent(f"key {key.key_id} does not belong to agent {batch.agent_id}")
+        serials = [item.reading.serial for item in batch.readings if item.reading.serial]
+        customer, owners = await device_owners(self.db, key.agent_id, serials)
+        prepared = self._prepare(batch, refused, customer, owners, signed, body)
+        offset = batch.heartbeat.clock_offset_seconds
+        del batch  # thousands of objects: not kept while the batch waits for the database
         result = await prepared.store(self.db)
         return replace(result, agent_id=key.agent_id, clock_offset_seconds=offset)
 
     def _prepare(
-        self, key: AgentKey, signed: SignatureHeaders, body: bytes
-    ) -> tuple[PreparedBatch, float | None]:
-        # The decoded records live in here only: a batch is thousands of objects, which the
-        # garbage collector would walk again and again while the batch waits for the database.
-        batch = decode_batch(body, self.settings.max_readings_per_batch)
-        if batch.agent_id != key.agent_id:
-            raise WrongAgent(f"key {key.key_id} does not belong to agent {batch.agent_id}")
+        self,
+        batch: Batch,
+        refused: tuple[Refused, ...],
+        customer: str | None,
+        owners: dict[str, str],
+        signed: SignatureHeaders,
+        body: bytes,
+    ) -> PreparedBatch:
         now = self.clock()
-        sorted_ = sort_readings(batch, now, self.settings.clock_skew)
-        prepared = prepare_batch(
-            self.db.dialect, batch, body, signed, sorted_.storable, sorted_.rejected, now
+        sorted_ = sort_readings(batch, now, self.settings.clock_skew, refused, customer, owners)
+        return prepare_batch(
+            self.db.dialect,
+            batch,
+            body,
+            signed,
+            sorted_.storable,
+            sorted_.rejected,
+            now,
+            sorted_.seqs,
         )
-        return prepared, batch.heartbeat.clock_offset_seconds
 
     async def enroll(self, body: bytes) -> EnrollResponse:
         """Enroll an agent with a one-time token and its public key."""

@@ -15,6 +15,7 @@ from aiohttp import web
 from collector.appkeys import COLLECTOR, CONFIG, METRICS
 from collector.errors import (
     AuthError,
+    BatchConflict,
     BodyTooLarge,
     CollectorError,
     EnrollError,
@@ -45,6 +46,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownKey, 401),
     (AuthError, 403),  # revoked, retired past its grace, or another agent's key
     (ReplayedNonce, 409),
+    (BatchConflict, 409),  # a batch id again, with readings its first body did not hold
     (KeyInUse, 409),
     (EnrollError, 401),  # token unknown, used or expired
     (StoreUnavailable, 503),
@@ -104,6 +106,8 @@ async def post_readings(request: web.Request) -> web.Response:
     metrics.batches.labels("stored" if result.new_batch else "resent").inc()
     for status, count in Counter(r.status for r in result.results).items():
         metrics.readings.labels(status).inc(count)
+    for kind, count in Counter(r.kind for r in result.results if r.kind).items():
+        metrics.quarantined.labels(kind).inc(count)
     offset = result.clock_offset_seconds
     if metrics.agent_clock(result.agent_id, offset):
         if offset is None:

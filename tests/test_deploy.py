@@ -8,6 +8,7 @@ test. `systemd-analyze security --offline` scores the sandbox (0 safest, 10 most
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,9 +49,10 @@ def _keys(unit: Path) -> dict[str, list[str]]:
 
 
 def _installed(unit: Path, tmp_path: Path) -> Path:
-    """The unit as installed with this checkout's venv in place of /opt/asr/venv."""
+    """The unit as installed with this checkout's venv in place of /opt/asr/venv; each
+    program's path quoted, as the checkout's may hold a space (systemd splits on them)."""
     venv_bin = Path(sys.executable).parent
-    text = unit.read_text().replace("/opt/asr/venv/bin/", f"{venv_bin}/")
+    text = re.sub(r"/opt/asr/venv/bin/(\S+)", lambda m: f'"{venv_bin}/{m[1]}"', unit.read_text())
     path = tmp_path / unit.name
     path.write_text(text)
     return path

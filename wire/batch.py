@@ -13,16 +13,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic_core import SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
-from wire.errors import InvalidMessage, from_validation_error
+from wire.errors import NO_NUL, InvalidMessage, MalformedJSON, WireError, from_validation_error
+from wire.reading import (
+    COUNTER,
+    INT32,
+    MAX_ITEMS,
+    MAX_TEXT,
+    PrinterReading,
+    Status,
+    Supply,
+    clean_text,
+)
 from wire.reading import SCHEMA_VERSION as READING_SCHEMA
-from wire.reading import PrinterReading, Status, Supply
 
 BATCH_SCHEMA = 1
 DEFAULT_MAX_READINGS = 500
@@ -156,6 +165,95 @@ def decode_batch(body: bytes, max_readings: int = DEFAULT_MAX_READINGS) -> Batch
     return batch
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A reading of a batch that the wire's schema refuses, and what can be told of it (its
+    printer, address and serial as sent, cleaned and cut, for whoever looks into it)."""
+
+    seq: int
+    field: str  # the path of what is wrong: readings[3].reading.supplies[0].description
+    error: str
+    printer: str | None
+    address: str | None
+    serial: str | None
+
+
+def split_batch(
+    body: bytes, max_readings: int = DEFAULT_MAX_READINGS
+) -> tuple[Batch, tuple[Refused, ...]]:
+    """The batch in `body` with the readings the schema takes, and those it refuses.
+
+    A fault of the batch itself (not JSON, its heartbeat, a reading without a usable seq)
+    raises a WireError, as `decode_batch` does; a fault inside one reading refuses that reading
+    only (docs/protocol.md: per reading, per batch). A valid batch costs one validation; only
+    a batch with a refused reading is looked at reading by reading.
+    """
+    try:
+        return decode_batch(body, max_readings), ()
+    except WireError as err:
+        if err.field is not None and not err.field.startswith("readings["):
+            raise
+        first = err
+    try:
+        doc = json.loads(body)  # Python's parser takes lone surrogates; the schema's does not
+    except ValueError:
+        raise first from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("readings"), list):
+        raise first
+    entries: list[Any] = doc["readings"]
+    if len(entries) > max_readings:
+        raise InvalidMessage(
+            f"{len(entries)} readings, more than the {max_readings} allowed per batch", "readings"
+        )
+    envelope = decode_batch(_json({**doc, "readings": []}), max_readings)
+    good: list[BatchReading] = []
+    refused: list[Refused] = []
+    previous = 0
+    for i, entry in enumerate(entries):
+        seq = entry.get("seq") if isinstance(entry, dict) else None
+        if type(seq) is not int or not 1 <= seq <= COUNTER[1]:
+            raise InvalidMessage(
+                f"a reading needs a seq from 1 to {COUNTER[1]}, not {str(seq)[:40]!r}",
+                f"readings[{i}].seq",
+            )
+        if seq <= previous:
+            raise InvalidMessage(f"{seq} does not follow {previous}", f"readings[{i}].seq")
+        previous = seq
+        try:
+            good.append(_ENTRY.validate_json(_json(entry)))
+        except ValidationError as err:
+            wrong = from_validation_error(err)
+            error = (
+                "a string is not Unicode text (a lone surrogate)"
+                if isinstance(wrong, MalformedJSON)
+                else wrong.message
+            )
+            where = f"readings[{i}]" + (f".{wrong.field}" if wrong.field else "")
+            reading = entry.get("reading")
+            refused.append(
+                Refused(
+                    seq,
+                    where,
+                    error,
+                    _shown(entry.get("printer")),
+                    _shown(entry.get("address")),
+                    _shown(reading.get("serial") if isinstance(reading, dict) else None),
+                )
+            )
+    return replace(envelope, readings=tuple(good)), tuple(refused)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=True).encode("ascii")
+
+
+def _shown(value: Any, limit: int = 200) -> str | None:
+    """A refused reading's text as it can be stored and shown: no NUL, no surrogate, cut."""
+    if not isinstance(value, str):
+        return None
+    return clean_text(value[: limit * 2])[0][:limit]
+
+
 def decode_reading(body: bytes) -> PrinterReading:
     """One reading (`PrinterReading.to_dict()` as JSON), checked as a batch entry's `reading`."""
     try:
@@ -215,19 +313,26 @@ def _ip_port(text: str) -> str:
     return text
 
 
-_STR = cs.str_schema(strict=True)
-_NAME = cs.str_schema(strict=True, min_length=1)
+# Bounds (docs/protocol.md, Bounds): every string at most MAX_TEXT characters and free of NUL
+# (PostgreSQL's text cannot hold one; the pattern's error is worded in wire.errors), every
+# list at most MAX_ITEMS long, every integer within the column that keeps it. Lone surrogates
+# are not JSON text at all: the JSON parser refuses them.
+_STR = cs.str_schema(strict=True, max_length=MAX_TEXT, pattern=NO_NUL)
+_NAME = cs.str_schema(strict=True, min_length=1, max_length=MAX_TEXT, pattern=NO_NUL)
 _OPT_STR = cs.nullable_schema(_STR)
-_INT = cs.int_schema(strict=True)
+_INT = cs.int_schema(strict=True, ge=INT32[0], le=INT32[1])
 _OPT_INT = cs.nullable_schema(_INT)
-_COUNT = cs.int_schema(strict=True, ge=0)
+_OPT_COUNTER = cs.nullable_schema(cs.int_schema(strict=True, ge=COUNTER[0], le=COUNTER[1]))
+_COUNT = cs.int_schema(strict=True, ge=0, le=INT32[1])
+_TOTAL = cs.int_schema(strict=True, ge=0, le=COUNTER[1])
 _FLOAT = cs.float_schema(strict=True, allow_inf_nan=False)
 _OPT_FLOAT = cs.nullable_schema(_FLOAT)
 _BOOL = cs.bool_schema(strict=True)
-_STRS = cs.tuple_schema([_STR], variadic_item_index=0, strict=False)  # a JSON array
+_STRS = cs.tuple_schema([_STR], variadic_item_index=0, strict=False, max_length=MAX_ITEMS)
 _TIME = cs.no_info_after_validator_function(
     _to_utc, cs.datetime_schema(strict=True, tz_constraint="aware")
 )
+_SEQ = cs.int_schema(strict=True, ge=1, le=COUNTER[1])
 
 _SUPPLY = _record(
     Supply,
@@ -266,18 +371,21 @@ _READING = _record(
     _field("sys_descr", _OPT_STR),
     _field("vendor", _OPT_STR),
     _field("uptime_seconds", _OPT_FLOAT),
-    _field("page_count", _OPT_INT),
-    _field("power_on_count", _OPT_INT),
+    _field("page_count", _OPT_COUNTER),
+    _field("power_on_count", _OPT_COUNTER),
     _field("counter_unit", _OPT_STR),
     _field("status", _STATUS),
-    _field("supplies", cs.tuple_schema([_SUPPLY], variadic_item_index=0, strict=False)),
+    _field(
+        "supplies",
+        cs.tuple_schema([_SUPPLY], variadic_item_index=0, strict=False, max_length=MAX_ITEMS),
+    ),
     _field("hr_device_index", _INT, default=1),
     _field("notes", _STRS, default=()),
     schema=READING_SCHEMA,
 )
 _BATCH_READING = _record(
     BatchReading,
-    _field("seq", cs.int_schema(strict=True, ge=1)),
+    _field("seq", _SEQ),
     _field("read_at", _TIME),
     _field("printer", _NAME),
     _field("address", cs.no_info_after_validator_function(_ip_port, _STR)),
@@ -298,7 +406,7 @@ _HEARTBEAT = _record(
     _field("uptime_seconds", cs.float_schema(strict=True, ge=0, allow_inf_nan=False)),
     _field("printers", _COUNTS),
     _field("spool_depth", _COUNT),
-    _field("dropped_total", _COUNT),
+    _field("dropped_total", _TOTAL),
     _field("last_poll_at", cs.nullable_schema(_TIME)),
     _field("clock_offset_seconds", _OPT_FLOAT, default=None),
 )
@@ -314,3 +422,4 @@ _BATCH = SchemaValidator(
     )
 )
 _READING_ONLY = SchemaValidator(_READING)
+_ENTRY = SchemaValidator(_BATCH_READING)

@@ -38,6 +38,10 @@ class InvalidMessage(WireError):
     reason = "invalid-message"
 
 
+# The schema's pattern for "no NUL character" (PostgreSQL's text cannot hold one).
+NO_NUL = "^[^\\x00]*$"
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """A pydantic error location as a path: ('readings', 3, 'reading') -> 'readings[3].reading'."""
     path = ""
@@ -61,6 +65,8 @@ def from_validation_error(err: ValidationError, schema: int | None = None) -> Wi
                 )
     unknown = first["type"] in ("extra_forbidden", "unexpected_keyword_argument")
     message = "unknown field" if unknown else first["msg"]
+    if first["type"] == "string_pattern_mismatch" and first["ctx"].get("pattern") == NO_NUL:
+        message = "holds a NUL character"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
     return InvalidMessage(message, field_path(first["loc"]) or None)

@@ -7,14 +7,17 @@ written once. Row values come in the table's column order, with times as the cal
 
 from __future__ import annotations
 
+import json
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic_core import to_json
 from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.errors import BatchConflict
+from collector.records import Rejection
 from collector.store.schema import devices
 from wire.batch import Batch, BatchReading
 
@@ -110,3 +113,28 @@ def device_rows(
             row[3] = at
             row[1] = item.reading.model or row[1]
     return [tuple(seen[serial]) for serial in sorted(seen)]  # one lock order for every writer
+
+
+def quarantine_values(
+    agent_id: str, rejected: Mapping[int, Rejection], received_at: Any
+) -> list[tuple[Any, ...]]:
+    """schema.quarantine's rows (id and batch_pk None until known), by seq."""
+    return [
+        (None, agent_id, seq, None, received_at, r.kind, r.field, r.reason, r.serial, r.printer)
+        + (r.address,)
+        for seq, r in sorted(rejected.items())
+    ]
+
+
+def check_resend(batch_id: str, first_body: bytes, seqs: Sequence[int]) -> None:
+    """A batch id sent again may bring only readings its first body held (the agent sends a
+    batch whose answer it missed again, less what it dropped meanwhile); else BatchConflict:
+    a stored reading always traces to the signed body that brought it."""
+    held = {entry["seq"] for entry in json.loads(first_body)["readings"]}
+    other = sorted(set(seqs) - held)
+    if other:
+        raise BatchConflict(
+            f"batch {batch_id} was received before without the readings of seq"
+            f" {', '.join(map(str, other[:5]))}{'...' if len(other) > 5 else ''}:"
+            " send them in a batch of a new id"
+        )

@@ -23,20 +23,39 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from collector.records import ACCEPTED, DUPLICATE, REJECTED, IngestResult, ReadingResult
+from collector.records import (
+    ACCEPTED,
+    DUPLICATE,
+    REJECTED,
+    IngestResult,
+    ReadingResult,
+    Rejection,
+)
 from collector.store.batch_rows import (
     Stored,
+    check_resend,
     device_rows,
     devices_upsert,
     heartbeat_values,
     new_batch,
     new_readings,
     payload,
+    quarantine_values,
     supply_values,
 )
 from collector.store.database import Database, EncodedJSON
 from collector.store.registry import claim_nonce
-from collector.store.schema import agents, batches, devices, heartbeats, readings, supplies
+from collector.store.schema import (
+    agents,
+    asr_devices,
+    batches,
+    devices,
+    heartbeats,
+    quarantine,
+    readings,
+    sites,
+    supplies,
+)
 from collector.store.sqlite_ingest import SQLiteBatch
 from wire.batch import Batch, BatchReading
 from wire.signing import SignatureHeaders
@@ -47,8 +66,8 @@ class PreparedBatch:
     """A batch made into rows for one database, and what its answer needs; no decoded record."""
 
     batch_id: str
-    seqs: list[int]  # every reading's, in the batch's order
-    rejected: dict[int, str]
+    seqs: Sequence[int]  # every reading's, in the batch's order
+    rejected: dict[int, Rejection]
     rows: SQLiteBatch | EngineBatch
 
     async def store(self, db: Database) -> IngestResult:
@@ -60,7 +79,8 @@ class PreparedBatch:
         results = []
         for seq in self.seqs:
             if seq in self.rejected:
-                results.append(ReadingResult(seq, REJECTED, self.rejected[seq]))
+                why = self.rejected[seq]
+                results.append(ReadingResult(seq, REJECTED, why.error, why.kind))
             else:
                 results.append(ReadingResult(seq, ACCEPTED if seq in stored else DUPLICATE))
         return IngestResult(self.batch_id, tuple(results), new)
@@ -72,15 +92,20 @@ def prepare_batch(
     body: bytes,
     signed: SignatureHeaders,
     storable: Sequence[BatchReading],
-    rejected: dict[int, str],
+    rejected: dict[int, Rejection],
     now: datetime,
+    seqs: Sequence[int] = (),
 ) -> PreparedBatch:
-    """The rows that storing what is new of `batch` writes, for the `dialect`'s database."""
+    """The rows that storing what is new of `batch` writes, for the `dialect`'s database;
+    `seqs` are all its readings' (the batch's own, if not given), the `rejected` among them
+    go to the quarantine."""
+    seqs = tuple(seqs) or tuple(item.seq for item in batch.readings)
     if dialect == "sqlite":
-        rows: SQLiteBatch | EngineBatch = SQLiteBatch.of(batch, body, signed, storable, now)
+        rows: SQLiteBatch | EngineBatch = SQLiteBatch.of(
+            batch, body, signed, storable, now, rejected, seqs
+        )
     else:
-        rows = EngineBatch.of(batch, body, signed, storable, now)
-    seqs = [item.seq for item in batch.readings]
+        rows = EngineBatch.of(batch, body, signed, storable, now, rejected, seqs)
     return PreparedBatch(batch.batch_id, seqs, rejected, rows)
 
 
@@ -90,7 +115,7 @@ async def store_batch(
     body: bytes,
     signed: SignatureHeaders,
     storable: Sequence[BatchReading],
-    rejected: dict[int, str],
+    rejected: dict[int, Rejection],
     now: datetime,
 ) -> IngestResult:
     """Store what is new of `batch`; each reading's fate, in the batch's order."""
@@ -114,6 +139,8 @@ class EngineBatch:
     devices: list[dict[str, Any]]
     heartbeat: tuple[Any, ...]  # schema.heartbeats' columns after batch_pk
     agent_version: str
+    quarantine: list[dict[str, Any]]  # without batch_pk
+    all_seqs: tuple[int, ...]
 
     @classmethod
     def of(
@@ -123,6 +150,8 @@ class EngineBatch:
         signed: SignatureHeaders,
         storable: Sequence[BatchReading],
         now: datetime,
+        rejected: dict[int, Rejection] | None = None,
+        all_seqs: Sequence[int] = (),
     ) -> EngineBatch:
         """The rows of `batch` to write."""
         device_columns = [column.name for column in devices.columns]
@@ -163,6 +192,11 @@ class EngineBatch:
             ],
             heartbeat=heartbeat_values(batch, now, batch.heartbeat.last_poll_at),
             agent_version=batch.heartbeat.agent_version,
+            quarantine=[
+                dict(zip([c.name for c in quarantine.columns][1:], row[1:]))
+                for row in quarantine_values(batch.agent_id, rejected or {}, now)
+            ],
+            all_seqs=tuple(all_seqs) or tuple(item.seq for item in batch.readings),
         )
 
     async def write(self, db: Database) -> tuple[bool, Stored]:
@@ -176,14 +210,22 @@ class EngineBatch:
             batch_pk = added.scalar_one_or_none()
             is_new = batch_pk is not None
             if batch_pk is None:  # sent before: its readings are duplicates, or rejected again
-                batch_pk = (
+                batch_pk, first_body = (
                     await conn.execute(
-                        select(batches.c.id).where(
+                        select(batches.c.id, batches.c.body).where(
                             batches.c.agent_id == agent_id,
                             batches.c.batch_id == self.batch["batch_id"],
                         )
                     )
-                ).scalar_one()
+                ).one()
+                check_resend(self.batch["batch_id"], first_body, self.all_seqs)
+            if self.quarantine:
+                await conn.execute(
+                    db.insert(quarantine).on_conflict_do_nothing(
+                        index_elements=["agent_id", "seq"]
+                    ),
+                    [{**row, "batch_pk": batch_pk} for row in self.quarantine],
+                )
             stored: Stored = {}
             if self.readings:
                 for row in self.readings:
@@ -210,3 +252,36 @@ class EngineBatch:
                 .values(last_seen_at=self.batch["received_at"], agent_version=self.agent_version)
             )
         return is_new, stored
+
+
+async def device_owners(
+    db: Database, agent_id: str, serials: Sequence[str]
+) -> tuple[str | None, dict[str, str]]:
+    """The agent's customer, and the customer each of `serials` belongs to, if any: the one
+    that registered it (R4), else the one whose agent reported it (docs/architecture.md:
+    Identity)."""
+    wanted = sorted(set(serials))
+    async with db.transaction() as conn:
+        customer = (
+            await conn.execute(
+                select(sites.c.customer_id)
+                .join(agents, agents.c.site_id == sites.c.id)
+                .where(agents.c.id == agent_id)
+            )
+        ).scalar_one_or_none()
+        owners: dict[str, str] = {}
+        for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500)):
+            seen = await conn.execute(
+                select(devices.c.serial, sites.c.customer_id)
+                .join(agents, agents.c.id == devices.c.last_agent_id)
+                .join(sites, sites.c.id == agents.c.site_id)
+                .where(devices.c.serial.in_(chunk))
+            )
+            owners.update({serial: owner for serial, owner in seen})
+            registered = await conn.execute(
+                select(asr_devices.c.serial, asr_devices.c.customer_id).where(
+                    asr_devices.c.serial.in_(chunk)
+                )
+            )
+            owners.update({serial: owner for serial, owner in registered})  # R4 comes first
+    return customer, owners

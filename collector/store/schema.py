@@ -207,6 +207,31 @@ devices = Table(
     Column("last_agent_id", String(36), ForeignKey("agents.id"), nullable=False),
 )
 
+# Readings a batch brought that could not be stored (docs/protocol.md, Per reading): kept with
+# their signed batch (batch_pk: batches.body holds them as sent) for the helpdesk to see (R2).
+QUARANTINE_KINDS = ("invalid", "unattributable", "conflict")
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", String(36), ForeignKey("agents.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("batch_pk", Id, ForeignKey("batches.id"), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("field", Text),  # the path of what is wrong, when one field is
+    Column("reason", Text, nullable=False),
+    Column("serial", Text),  # as sent, cleaned and cut
+    Column("printer", Text),
+    Column("address", Text),
+    UniqueConstraint("agent_id", "seq"),
+    CheckConstraint(
+        "kind IN (" + ", ".join(f"'{k}'" for k in QUARANTINE_KINDS) + ")",
+        name="kind",
+    ),
+    Index("ix_quarantine_received_at", "received_at"),
+)
+
 heartbeats = Table(
     "heartbeats",
     metadata,

@@ -23,15 +23,18 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite
 
 from collector.errors import ReplayedNonce
+from collector.records import Rejection
 from collector.store.batch_rows import (
     Insert,
     Stored,
+    check_resend,
     device_rows,
     devices_upsert,
     heartbeat_values,
     new_batch,
     new_readings,
     payload,
+    quarantine_values,
     supply_values,
 )
 from collector.store.schema import (
@@ -39,6 +42,7 @@ from collector.store.schema import (
     devices,
     heartbeats,
     nonces,
+    quarantine,
     readings,
     sqlite_time,
     supplies,
@@ -62,7 +66,8 @@ _NEW_NONCE = _conflict(sqlite.insert(nonces).on_conflict_do_nothing())
 _NEW_BATCH = _conflict(new_batch(sqlite.insert(batches)))
 _NEW_READINGS = _conflict(new_readings(sqlite.insert(readings)))
 _DEVICES_UPSERT = _conflict(devices_upsert(sqlite.insert(devices)))
-_BATCH_PK = "SELECT id FROM batches WHERE agent_id = ? AND batch_id = ?"
+_NEW_QUARANTINE = " ON CONFLICT (agent_id, seq) DO NOTHING"
+_BATCH_PK = "SELECT id, body FROM batches WHERE agent_id = ? AND batch_id = ?"
 _NEXT_READING_ID = "SELECT coalesce(max(id), 0) + 1 FROM readings"
 _STORED_FROM = "SELECT seq, id FROM readings WHERE id >= ?"
 _TOUCH_AGENT = "UPDATE agents SET last_seen_at = ?, agent_version = ? WHERE id = ?"
@@ -105,6 +110,8 @@ class SQLiteBatch:
     devices: list[Any]
     heartbeat: tuple[Any, ...]  # schema.heartbeats' columns after batch_pk
     agent: tuple[str, str, str]  # last_seen_at, agent_version, id
+    quarantine: list[tuple[Any, ...]]  # schema.quarantine's rows, batch_pk None
+    all_seqs: tuple[int, ...]  # every reading's of the batch, stored or not
 
     @classmethod
     def of(
@@ -114,6 +121,8 @@ class SQLiteBatch:
         signed: SignatureHeaders,
         storable: Sequence[BatchReading],
         now: datetime,
+        rejected: dict[int, Rejection] | None = None,
+        all_seqs: Sequence[int] = (),
     ) -> SQLiteBatch:
         """The rows of `batch` to write."""
         agent_id, received = batch.agent_id, sqlite_time(now)
@@ -160,6 +169,8 @@ class SQLiteBatch:
                 batch, received, sqlite_time(last_poll) if last_poll else None
             ),
             agent=(received, batch.heartbeat.agent_version, agent_id),
+            quarantine=quarantine_values(agent_id, rejected or {}, received),
+            all_seqs=tuple(all_seqs) or tuple(item.seq for item in batch.readings),
         )
 
     def write(self, conn: sqlite3.Connection) -> tuple[bool, Stored]:
@@ -171,7 +182,11 @@ class SQLiteBatch:
         if is_new and added.lastrowid is not None:
             batch_pk: int = added.lastrowid
         else:  # sent before: its readings are duplicates, or rejected again
-            batch_pk = conn.execute(_BATCH_PK, self.batch[:2]).fetchone()[0]
+            batch_pk, first_body = conn.execute(_BATCH_PK, self.batch[:2]).fetchone()
+            check_resend(self.batch[1], first_body, self.all_seqs)
+        if self.quarantine:
+            rows = [(*row[:3], batch_pk, *row[4:]) for row in self.quarantine]
+            _insert_many(conn, quarantine, [v for row in rows for v in row], _NEW_QUARANTINE)
         stored = self._write_readings(conn, batch_pk) if self.seqs else {}
         if stored:
             _insert_many(conn, supplies, self._supplies_of(stored))

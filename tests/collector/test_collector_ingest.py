@@ -218,9 +218,15 @@ async def _schema_2(served: Served, agent: Agent) -> Request:
     return json.dumps(data).encode(), None, "application/json"
 
 
-async def _wrong_type(served: Served, agent: Agent) -> Request:
+async def _huge_spool_depth(served: Served, agent: Agent) -> Request:
     data = json.loads(encode_batch(agent.batch(range(10, 13))))
-    data["readings"][1]["reading"]["supplies"][0]["level"] = "1570"
+    data["heartbeat"]["spool_depth"] = 2**63  # 500 on both databases before it was bounded
+    return json.dumps(data).encode(), None, "application/json"
+
+
+async def _huge_seq(served: Served, agent: Agent) -> Request:
+    data = json.loads(encode_batch(agent.batch(range(10, 13))))
+    data["readings"][2]["seq"] = 2**63  # a reading without a usable seq: the batch is refused
     return json.dumps(data).encode(), None, "application/json"
 
 
@@ -249,12 +255,8 @@ REFUSALS: dict[str, tuple[Callable[[Served, Agent], Awaitable[Request]], int, st
     "oversized body": (_oversized, 413, "body-too-large", None),
     "garbage JSON": (_garbage, 400, "malformed-json", None),
     "schema version 2": (_schema_2, 400, "schema-version", "schema"),
-    "wrong field type": (
-        _wrong_type,
-        400,
-        "invalid-message",
-        "readings[1].reading.supplies[0].level",
-    ),
+    "spool depth past 2^63": (_huge_spool_depth, 400, "invalid-message", "heartbeat.spool_depth"),
+    "seq past 2^63": (_huge_seq, 400, "invalid-message", "readings[2].seq"),
     "not JSON content type": (_text_plain, 415, "content-type", None),
     "unsigned": (_unsigned, 401, "malformed-signature", None),
     "another agent's batch": (_other_agents_batch, 403, "wrong-agent", None),

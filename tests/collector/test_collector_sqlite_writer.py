@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.dialects import sqlite
 
 from collector.errors import StoreUnavailable
+from collector.records import UNATTRIBUTABLE, Rejection
 from collector.service import Collector, Settings
 from collector.store.database import Database, sqlite_pragmas
 from collector.store.ingest import EngineBatch, PreparedBatch, prepare_batch
@@ -90,13 +91,14 @@ async def test_writer_stores_the_rows_the_engine_would(
 
     # A new batch, one that overlaps it (duplicates; devices seen earlier and later), a resent
     # one, and one whose readings are all rejected but one.
-    batches: list[tuple[Batch, dict[int, str]]] = [
+    batches: list[tuple[Batch, dict[int, Rejection]]] = [
         (make_batch(agent_id, range(1, 40), NOW, serials=7), {}),
         (make_batch(agent_id, range(20, 70), NOW + timedelta(minutes=30), serials=9), {}),
     ]
     batches.append(batches[1])
     late = make_batch(agent_id, range(70, 74), NOW - timedelta(days=1))
-    batches.append((late, {70: "rejected", 71: "rejected", 73: "rejected"}))
+    why = Rejection(UNATTRIBUTABLE, "read_at is in the future", None, "CL45-0001", "p", "a:161")
+    batches.append((late, {70: why, 71: why, 73: why}))
     for n, (batch, rejected) in enumerate(batches):
         body = encode_batch(batch)
         signed = SignatureHeaders.from_headers(sign(key, body, NOW, nonce=f"{n:032x}"))
@@ -105,7 +107,7 @@ async def test_writer_stores_the_rows_the_engine_would(
         for path, engine in ((first, False), (second, True)):
             prepared = prepare_batch("sqlite", batch, body, signed, storable, rejected, NOW)
             if engine:
-                rows = EngineBatch.of(batch, body, signed, storable, NOW)
+                rows = EngineBatch.of(batch, body, signed, storable, NOW, rejected)
                 prepared = PreparedBatch(prepared.batch_id, prepared.seqs, rejected, rows)
             db = Database.open(f"sqlite+aiosqlite:///{path}")
             try:
