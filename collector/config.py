@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    IPvAnyNetwork,
     SecretStr,
     field_validator,
     model_validator,
@@ -197,6 +198,9 @@ class PortalSection(Strict):
     session_max_age_hours: float = Field(12, gt=0)
     cookie_secure: bool = True  # false only with server.plain_http on a trusted loopback
     max_form_bytes: int = Field(65_536, ge=1024)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client, for the login
+    # throttle: nginx in front of the collectors. Empty: the TCP peer is the client.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
 
 def host_port(address: str) -> tuple[str, int]:

@@ -80,11 +80,6 @@ KEY_FILE = "portal-session.key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_PATH = "/login"
 
-# Proxies whose X-Forwarded-For is believed (nginx in front of several collectors): addresses
-# or networks. None by default: the TCP peer is the client. (A module constant until the
-# config has a key for it; tests set THROTTLE on the app.)
-TRUSTED_PROXIES: tuple[str, ...] = ()
-
 log = logging.getLogger(__name__)
 
 _PRINCIPAL = web.RequestKey("portal_principal", object)  # Principal | None, once looked up
@@ -137,7 +132,8 @@ def setup_portal_auth(app: web.Application, config: CollectorConfig) -> None:
     """
     app[MAX_AGE] = max(60, int(config.portal.session_max_age_hours * 3600))
     app[THROTTLE] = LoginThrottle(
-        trusted_proxies=tuple(ipaddress.ip_network(p, strict=False) for p in TRUSTED_PROXIES)
+        # portal.trusted_proxies: whose X-Forwarded-For names the client (nginx in front)
+        trusted_proxies=tuple(config.portal.trusted_proxies)
     )
     app.middlewares.append(_sessions)
     app.on_startup.append(_open_sessions(config))

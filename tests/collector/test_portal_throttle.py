@@ -12,9 +12,17 @@ import ipaddress
 import re
 
 import pytest
+from aiohttp import web
 
 from collector.appkeys import METRICS
-from collector.portal.auth import ACCOUNT_LIMIT, ADDRESS_LIMIT, client_address
+from collector.config import CollectorConfig
+from collector.portal.auth import (
+    ACCOUNT_LIMIT,
+    ADDRESS_LIMIT,
+    THROTTLE,
+    client_address,
+    setup_portal_auth,
+)
 from collector.store.people import LoginLimit
 from tests.collector.test_portal_api import PASSWORD, Client, Portal, portal  # noqa: F401
 
@@ -132,3 +140,17 @@ TRUSTED = (ipaddress.ip_network("10.0.0.0/24"),)
 )
 def test_the_client_address(peer: str | None, forwarded: list[str], expected: str) -> None:
     assert client_address(peer, forwarded, TRUSTED) == expected
+
+
+def test_trusted_proxies_come_from_the_config() -> None:
+    """[portal] trusted_proxies: the addresses whose X-Forwarded-For the throttle believes."""
+    config = CollectorConfig.model_validate({"portal": {"trusted_proxies": ["10.0.0.5"]}})
+    app = web.Application()
+    setup_portal_auth(app, config)
+    assert app[THROTTLE].trusted_proxies == (ipaddress.ip_network("10.0.0.5/32"),)
+    assert client_address("10.0.0.5", ["203.0.113.9"], app[THROTTLE].trusted_proxies) == (
+        "203.0.113.9"
+    )
+    assert client_address("10.0.0.6", ["203.0.113.9"], app[THROTTLE].trusted_proxies) == (
+        "10.0.0.6"
+    )
