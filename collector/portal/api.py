@@ -26,7 +26,7 @@ from collector.errors import (
     UnsupportedMediaType,
 )
 from collector.fulfil.message import reference
-from collector.portal import changes, inputs, queries
+from collector.portal import changes, inputs, quarantine, queries
 from collector.portal.auth import (
     api_login_required,
     csrf_token,
@@ -225,6 +225,26 @@ async def list_audit(request: web.Request) -> web.Response:
         raise InvalidRequest("limit: 1 to 1000", "limit")
     rows = await queries.audit_trail(_db(request), await _who(request), limit)
     return web.json_response({"entries": [r.to_dict() for r in rows]})
+
+
+@ROUTES.get(f"{PREFIX}/quarantine")
+@api
+async def list_quarantine(request: web.Request) -> web.Response:
+    """The helpdesk's: readings the collector could not store, newest first."""
+    principal = await _who(request)
+    if not principal.is_helpdesk:
+        raise Forbidden(quarantine.HELPDESK_ONLY)
+    query = request.query
+    text = inputs.query_text(query.get("limit"), "limit", 4) or str(quarantine.DEFAULT_LIMIT)
+    limit = int(text) if text.isascii() and text.isdigit() else 0
+    rows = await quarantine.quarantined(
+        _db(request),
+        principal,
+        customer_id=inputs.query_text(query.get("customer_id"), "customer_id", 64),
+        kind=inputs.query_text(query.get("kind"), "kind", 16),
+        limit=limit,
+    )
+    return web.json_response({"readings": [r.to_dict() for r in rows]})
 
 
 # --- changes -------------------------------------------------------------------------------

@@ -234,3 +234,23 @@ class AuditEntry(_View):
     action: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class QuarantinedReading(_View):
+    """A reading the collector could not store, kept with the signed batch that brought it."""
+
+    id: int
+    received_at: datetime
+    customer_id: str  # of the agent that sent it
+    site_name: str
+    agent_id: str
+    seq: int
+    kind: str  # invalid, unattributable, conflict
+    field: str | None
+    reason: str
+    serial: str | None
+    printer: str | None
+    address: str | None
+    batch_id: str
+    owner_customer_id: str | None  # a conflict's: whose serial it is

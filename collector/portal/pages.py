@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG
 from collector.errors import InvalidRequest
-from collector.portal import changes, queries
+from collector.portal import changes, quarantine, queries
 from collector.portal.auth import (
     check_csrf,
     csrf_token,
@@ -67,6 +67,16 @@ STATE_LABELS = {
 }
 CHART_AHEAD = timedelta(days=90)  # the chart's forecast stops this far ahead of now
 ORDER_FILTERS = ("open", "placed", "backordered", "shipped", "delivered", "installed", "cancelled")
+QUARANTINE_LABELS = {
+    "invalid": "Unreadable data",
+    "unattributable": "No serial number",
+    "conflict": "Another customer's device",
+}
+QUARANTINE_HELP = {
+    "invalid": "The printer sent a value that cannot be stored; the reading was set aside.",
+    "unattributable": "The reading names no device, so it cannot be counted for one.",
+    "conflict": "The serial number belongs to another customer's device; nothing was changed.",
+}
 LANGUAGE_LABELS = {"": "the customer's", "it": "Italiano", "fr": "Français", "en": "English"}
 # Pages hold customers' data: never cached, so the back button after logout asks again.
 PAGE_HEADERS = {
@@ -721,6 +731,32 @@ async def register(request: web.Request) -> web.Response:
         f"Device {serial} registered: a confirmation email is on its way (R4).",
         f"/devices/{serial}",
     )
+
+
+# --- the quarantine (helpdesk) -------------------------------------------------------------
+
+
+@ROUTES.get("/quarantine")
+@login_required
+async def quarantine_page(request: web.Request) -> web.Response:
+    """The helpdesk's: readings the collector set aside, newest first, by kind."""
+    principal = await _principal(request)
+    if not principal.is_helpdesk:
+        return await _error_page(request, 403, "Not allowed", "This page is for the helpdesk only.")
+    kind = request.query.get("kind") or None
+    if kind is not None and kind not in quarantine.KINDS:
+        return await _error_page(
+            request, 400, "Unknown filter", "Choose one of the filters on the set-aside page."
+        )
+    rows = await quarantine.quarantined(_db(request), principal, kind=kind)
+    context = {
+        "rows": rows,
+        "kind": kind,
+        "kinds": QUARANTINE_LABELS,
+        "help": QUARANTINE_HELP,
+        "limit": quarantine.DEFAULT_LIMIT,
+    }
+    return await _render(request, "quarantine.html", context, active="quarantine")
 
 
 ROUTES.static("/static", STATIC)
