@@ -20,8 +20,7 @@ from collector.records import (
     AgentKey,
     Rejection,
 )
-from wire.batch import Batch, BatchReading, Refused
-from wire.reading import clean_text
+from wire.batch import Batch, BatchReading, Refused, shown
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,12 @@ def sort_readings(
             kind,
             why,
             None,
-            _shown(item.reading.serial),
-            _shown(item.printer),
-            _shown(item.address),
+            shown(item.reading.serial),
+            shown(item.printer),
+            shown(item.address),
         )
     seqs = tuple(sorted([item.seq for item in batch.readings] + [r.seq for r in refused]))
     return Sorted(tuple(storable), rejected, seqs)
-
-
-def _shown(text: str | None, limit: int = 200) -> str | None:
-    return None if text is None else clean_text(text[:limit])[0]
 
 
 def _why_not(item: BatchReading, now: datetime, clock_skew: timedelta) -> str | None:

@@ -37,6 +37,20 @@ V3_USERS = {
 }
 
 
+def v3_credentials(user: str, context: str) -> Credentials:
+    """SNMPv3 credentials of one of V3_USERS, reading the recording named `context`."""
+    auth, auth_key, priv, priv_key = V3_USERS[user]
+    return Credentials(
+        version="3",
+        user=user,
+        auth_protocol=auth,
+        auth_key=auth_key,
+        priv_protocol=priv,
+        priv_key=priv_key,
+        context=context,
+    )
+
+
 @dataclass(frozen=True)
 class Simulator:
     """A running snmpsim: where it listens."""

@@ -134,16 +134,7 @@ async def test_odd_values_give_notes_never_wrong_numbers(
 async def test_snmpv3_reads_like_v2c(
     simulator: snmpsim.Simulator, profile: Profile, user: str
 ) -> None:
-    auth, auth_key, priv, priv_key = snmpsim.V3_USERS[user]
-    v3 = Credentials(
-        version="3",
-        user=user,
-        auth_protocol=auth,
-        auth_key=auth_key,
-        priv_protocol=priv,
-        priv_key=priv_key,
-        context="jetdirect_m252dw",
-    )
+    v3 = snmpsim.v3_credentials(user, "jetdirect_m252dw")
     expected = await _read(simulator, profile, Credentials(community="asr_mass_colour"))
     v3_mass = await _read(
         simulator, profile, Credentials(**{**v3.__dict__, "context": "asr_mass_colour"})
@@ -180,16 +171,7 @@ async def test_snmpv3_from_a_private_folder(
     nothing it loads late (cryptography, at the first encrypted request) is out of its reach."""
     simulator, private = private_simulator
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
-    auth, auth_key, priv, priv_key = snmpsim.V3_USERS[user]
-    v3 = Credentials(
-        version="3",
-        user=user,
-        auth_protocol=auth,
-        auth_key=auth_key,
-        priv_protocol=priv,
-        priv_key=priv_key,
-        context="asr_mass_colour",
-    )
+    v3 = snmpsim.v3_credentials(user, "asr_mass_colour")
     expected = await _read(simulator, profile, Credentials(community="asr_mass_colour"))
     assert await _read(simulator, profile, v3) == expected
 

@@ -235,9 +235,9 @@ def split_batch(
                     seq,
                     where,
                     error,
-                    _shown(entry.get("printer")),
-                    _shown(entry.get("address")),
-                    _shown(reading.get("serial") if isinstance(reading, dict) else None),
+                    shown(entry.get("printer")),
+                    shown(entry.get("address")),
+                    shown(reading.get("serial") if isinstance(reading, dict) else None),
                 )
             )
     return replace(envelope, readings=tuple(good)), tuple(refused)
@@ -247,7 +247,7 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=True).encode("ascii")
 
 
-def _shown(value: Any, limit: int = 200) -> str | None:
+def shown(value: Any, limit: int = 200) -> str | None:
     """A refused reading's text as it can be stored and shown: no NUL, no surrogate, cut."""
     if not isinstance(value, str):
         return None

@@ -35,6 +35,11 @@ def new_readings(insert: Insert) -> Insert:
     return insert.on_conflict_do_nothing(index_elements=["agent_id", "seq"])
 
 
+def new_quarantined(insert: Insert) -> Insert:
+    """A rejected reading is quarantined once per agent and seq (a re-sent batch adds none)."""
+    return insert.on_conflict_do_nothing(index_elements=["agent_id", "seq"])
+
+
 def devices_upsert(insert: Insert) -> Insert:
     """R3: a device's first and last seen widen; model and agent follow its latest read."""
     new, old = insert.excluded, devices.c
@@ -120,8 +125,8 @@ def quarantine_values(
 ) -> list[tuple[Any, ...]]:
     """schema.quarantine's rows (id and batch_pk None until known), by seq."""
     return [
-        (None, agent_id, seq, None, received_at, r.kind, r.field, r.reason, r.serial, r.printer)
-        + (r.address,)
+        (None, agent_id, seq, None, received_at, r.kind, r.field, r.reason)
+        + (r.serial, r.printer, r.address)
         for seq, r in sorted(rejected.items())
     ]
 

@@ -38,6 +38,7 @@ from collector.store.batch_rows import (
     devices_upsert,
     heartbeat_values,
     new_batch,
+    new_quarantined,
     new_readings,
     payload,
     quarantine_values,
@@ -221,9 +222,7 @@ class EngineBatch:
                 check_resend(self.batch["batch_id"], first_body, self.all_seqs)
             if self.quarantine:
                 await conn.execute(
-                    db.insert(quarantine).on_conflict_do_nothing(
-                        index_elements=["agent_id", "seq"]
-                    ),
+                    new_quarantined(db.insert(quarantine)),
                     [{**row, "batch_pk": batch_pk} for row in self.quarantine],
                 )
             stored: Stored = {}

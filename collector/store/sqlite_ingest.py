@@ -32,6 +32,7 @@ from collector.store.batch_rows import (
     devices_upsert,
     heartbeat_values,
     new_batch,
+    new_quarantined,
     new_readings,
     payload,
     quarantine_values,
@@ -66,7 +67,7 @@ _NEW_NONCE = _conflict(sqlite.insert(nonces).on_conflict_do_nothing())
 _NEW_BATCH = _conflict(new_batch(sqlite.insert(batches)))
 _NEW_READINGS = _conflict(new_readings(sqlite.insert(readings)))
 _DEVICES_UPSERT = _conflict(devices_upsert(sqlite.insert(devices)))
-_NEW_QUARANTINE = " ON CONFLICT (agent_id, seq) DO NOTHING"
+_NEW_QUARANTINE = _conflict(new_quarantined(sqlite.insert(quarantine)))
 _BATCH_PK = "SELECT id, body FROM batches WHERE agent_id = ? AND batch_id = ?"
 _NEXT_READING_ID = "SELECT coalesce(max(id), 0) + 1 FROM readings"
 _STORED_FROM = "SELECT seq, id FROM readings WHERE id >= ?"
