@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from collector.records import (
     ACCEPTED,
@@ -258,29 +258,30 @@ async def device_owners(
 ) -> tuple[str | None, dict[str, str]]:
     """The agent's customer, and the customer each of `serials` belongs to, if any: the one
     that registered it (R4), else the one whose agent reported it (docs/architecture.md:
-    Identity)."""
+    Identity). A read of every batch: on the read path, never in the writer's queue."""
     wanted = sorted(set(serials))
-    async with db.transaction() as conn:
-        customer = (
-            await conn.execute(
-                select(sites.c.customer_id)
-                .join(agents, agents.c.site_id == sites.c.id)
-                .where(agents.c.id == agent_id)
-            )
+
+    def read(conn: Connection) -> tuple[str | None, dict[str, str]]:
+        customer = conn.execute(
+            select(sites.c.customer_id)
+            .join(agents, agents.c.site_id == sites.c.id)
+            .where(agents.c.id == agent_id)
         ).scalar_one_or_none()
         owners: dict[str, str] = {}
         for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500)):
-            seen = await conn.execute(
+            seen = conn.execute(
                 select(devices.c.serial, sites.c.customer_id)
                 .join(agents, agents.c.id == devices.c.last_agent_id)
                 .join(sites, sites.c.id == agents.c.site_id)
                 .where(devices.c.serial.in_(chunk))
             )
             owners.update({serial: owner for serial, owner in seen})
-            registered = await conn.execute(
+            registered = conn.execute(
                 select(asr_devices.c.serial, asr_devices.c.customer_id).where(
                     asr_devices.c.serial.in_(chunk)
                 )
             )
             owners.update({serial: owner for serial, owner in registered})  # R4 comes first
-    return customer, owners
+        return customer, owners
+
+    return await db.read(read)
