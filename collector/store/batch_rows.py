@@ -20,6 +20,7 @@ from collector.errors import BatchConflict
 from collector.records import Rejection
 from collector.store.schema import devices
 from wire.batch import Batch, BatchReading
+from wire.reading import PrinterReading
 
 Insert = postgresql.Insert | sqlite.Insert
 Stored = dict[int, int]  # seq -> readings.id, of the readings a transaction stored
@@ -60,6 +61,13 @@ def devices_upsert(insert: Insert) -> Insert:
 def payload(item: BatchReading) -> str:
     """The readings.payload JSON text: wire.reading.PrinterReading.to_dict()."""
     return to_json(item.reading.to_dict()).decode("utf-8")
+
+
+def toner_alert(reading: PrinterReading) -> str | None:
+    """readings.toner_alert: `empty` for the noToner error bit, `low` for lowToner (R7 to R9:
+    a cold start's evidence), else None."""
+    errors = reading.status.errors
+    return "empty" if "noToner" in errors else "low" if "lowToner" in errors else None
 
 
 # schema.supplies' columns after reading_id.

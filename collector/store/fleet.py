@@ -56,6 +56,7 @@ class SupplySpec:
     colour: str | None
     sku: str
     capacity_grams: float | None = None
+    rated_yield: int | None = None  # pages per cartridge on the box (catalogue), if known
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def _register(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) ->
                 "colour": s.colour,
                 "sku": s.sku,
                 "capacity_grams": s.capacity_grams,
+                "rated_yield": s.rated_yield,
             }
             for s in d.supplies
         )

@@ -43,6 +43,7 @@ from collector.store.batch_rows import (
     payload,
     quarantine_values,
     supply_values,
+    toner_alert,
 )
 from collector.store.database import Database, EncodedJSON
 from collector.store.registry import claim_nonce
@@ -181,6 +182,8 @@ class EngineBatch:
                     "read_at": item.read_at,
                     "received_at": now,
                     "payload": EncodedJSON(payload(item)),
+                    "page_count": item.reading.page_count,
+                    "toner_alert": toner_alert(item.reading),
                 }
                 for item in storable
             ],

@@ -175,6 +175,8 @@ readings = Table(
     Column("read_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Column("payload", Json, nullable=False),  # wire.reading.PrinterReading.to_dict()
+    Column("page_count", BigInteger),  # prtMarkerLifeCount: pages per cartridge and per day
+    Column("toner_alert", String(8)),  # empty (noToner), low (lowToner), else NULL
     UniqueConstraint("agent_id", "seq"),
     Index("ix_readings_serial_read_at", "serial", "read_at"),
     Index("ix_readings_received_at", "received_at"),  # the daily plan's new readings
@@ -289,6 +291,7 @@ asr_supplies = Table(
     Column("colour", Text),
     Column("sku", Text, nullable=False),
     Column("capacity_grams", Float),
+    Column("rated_yield", Integer),  # pages the cartridge is rated for (catalogue), if known
     PrimaryKeyConstraint("serial", "supply_id"),
     UniqueConstraint("serial", "supply_index"),
     CheckConstraint("kind IN ('toner', 'ink', 'waste')", name="kind"),  # R5

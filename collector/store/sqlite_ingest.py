@@ -37,6 +37,7 @@ from collector.store.batch_rows import (
     payload,
     quarantine_values,
     supply_values,
+    toner_alert,
 )
 from collector.store.schema import (
     batches,
@@ -143,6 +144,8 @@ class SQLiteBatch:
                 at,
                 received,
                 payload(item),
+                reading.page_count,
+                toner_alert(reading),
             )
             for supply in reading.supplies:
                 supply_list.append(None)

@@ -52,6 +52,7 @@ async def test_stored_rows_carry_the_reading(served: Served, agent: Agent) -> No
         item.read_at,
     )
     assert row[9] == item.reading.to_dict()
+    assert row[10:12] == (184321, "low")  # issue 14: the page counter and the lowToner bit
     black = item.reading.supplies[0]
     assert tables["supplies"][0] == (
         row[0],
