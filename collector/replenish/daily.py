@@ -49,7 +49,7 @@ class Supply:
     supply_id: str
     kind: str
     colour: str | None
-    sku: str
+    sku: str | None  # the part number; None: a person must give it (issue 14)
 
 
 @dataclass(frozen=True)

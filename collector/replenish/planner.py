@@ -62,7 +62,7 @@ class SupplyPlan:
     supply_id: str
     kind: str  # toner, ink or waste (R5)
     colour: str | None
-    sku: str
+    sku: str | None  # None: part number needed (issue 14); still forecast and ordered
     group: Group
     forecast: Forecast
     last_order_day: int | None  # R12
@@ -75,7 +75,7 @@ class Line:
 
     serial: str
     supply_id: str
-    sku: str
+    sku: str | None  # None: part number needed; the shipment waits on it
     quantity: int
     reason: str
     figures: dict[str, Any]
