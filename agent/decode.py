@@ -34,7 +34,39 @@ class _Notes(list[str]):
 
 
 _HEX_PAIRS = re.compile(r"^(?:[0-9A-Fa-f]{2})(?: [0-9A-Fa-f]{2})*\s*$")
+_HEX_PAIR = re.compile(rb"[0-9A-Fa-f]{2}")
 _SERIAL_PLACEHOLDERS = {"", "0", "unknown", "none", "n/a", "na", "-"}
+_BLANKS = b" \t\r\n\x00"
+
+
+def _as_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _hex_octets(text: bytes) -> bytes | None:
+    """Octets written as hex pairs, however the pairs are spaced or broken into lines."""
+    pairs = text.split()
+    if not pairs or not all(len(p) == 2 and _HEX_PAIR.fullmatch(p) for p in pairs):
+        return None
+    return bytes.fromhex(b"".join(pairs).decode("ascii"))
+
+
+def _hp_joined(raw: bytes) -> bytes | None:
+    """HP's "first characters, newline, the rest as hex octets" as one run of octets.
+
+    The octets are joined as bytes, before any decoding: their first one is often a space
+    ("Yellow Cartridge" + 20 38 32 37 41), and a UTF-8 character may straddle the cut.
+    """
+    head, sep, tail = raw.partition(b"\n")
+    octets = _hex_octets(tail) if sep else None
+    if octets is None:
+        return None
+    joined = head.removesuffix(b"\r") + octets.rstrip(_BLANKS)
+    # Pairs that do not spell printable text are a second line, not HP's form.
+    return joined if _as_text(joined).isprintable() else None
 
 
 def decode_text(value: Value) -> str | None:
@@ -42,20 +74,14 @@ def decode_text(value: Value) -> str | None:
 
     UTF-8 first, else Windows-1252 (never fails); trailing NULs and blanks go. Two device
     habits are undone: a description sent as hex octets in text ("42 6C 61 63 6B"), and HP's
-    "first characters, newline, the rest as hex octets".
+    "first characters, newline, the rest as hex octets" (the hex may span several lines).
     """
     if not isinstance(value, bytes):
         return None
-    raw = value.strip(b" \t\r\n\x00")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    head, sep, tail = text.partition("\n")
-    if sep and _HEX_PAIRS.match(tail.strip()):
-        # HP form: the tail's octets continue the text.
-        text = head + decode_text(bytes.fromhex(tail.replace(" ", "")))  # type: ignore[operator]
-    elif len(text.split(" ")) >= 3 and _HEX_PAIRS.match(text):
+    raw = value.strip(_BLANKS)
+    raw = _hp_joined(raw) or raw
+    text = _as_text(raw)
+    if len(text.split(" ")) >= 3 and _HEX_PAIRS.match(text):
         decoded = decode_text(bytes.fromhex(text.replace(" ", "")))
         if decoded and decoded.isprintable():
             text = decoded

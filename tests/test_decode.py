@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.decode import decode_errors, decode_read, decode_supply, decode_text
 from agent.profile import Profile, ProfileError, load_profile
@@ -28,6 +30,58 @@ def test_decode_text_forms() -> None:
     assert decode_text(b"AB CD") == "AB CD"  # two pairs is a name, not hex
     assert decode_text(ber.NO_SUCH_OBJECT_VALUE) is None
     assert decode_text(42) is None
+
+
+def _hp_form(text: str, width: int = 16, per_line: int | None = None) -> bytes:
+    """`text` as HP sends a long description: its first characters, a newline, the rest as
+    hex octets (`per_line` pairs to a line when given)."""
+    head, rest = text[:width].encode(), text[width:].encode()
+    pairs = [f"{b:02X}" for b in rest]
+    step = per_line or len(pairs) or 1
+    lines = [" ".join(pairs[i : i + step]) for i in range(0, len(pairs), step)]
+    return head + b"\n" + "\n".join(lines).encode()
+
+
+def test_hp_hex_tail_keeps_its_leading_space() -> None:
+    # R1/R3: the octets 20 38 32 37 41 are " 827A", not "827A".
+    assert decode_text(_hp_form("Yellow Cartridge 827A")) == "Yellow Cartridge 827A"
+    assert decode_text(b"Yellow Cartridge\n20 38 32 37 41") == "Yellow Cartridge 827A"
+
+
+def test_hp_hex_tail_over_several_lines() -> None:
+    text = "Black Cartridge 410A HP CF410A"
+    assert decode_text(_hp_form(text, per_line=4)) == text
+    assert decode_text(_hp_form(text, per_line=1)) == text
+    crlf = b"Black Cartridge \r\n34 31 30 41\r\n20 48 50\r\n20 43 46 34 31 30 41\r\n"
+    assert decode_text(crlf) == "Black Cartridge 410A HP CF410A"
+    # A UTF-8 character cut by the 16-octet head is joined whole again.
+    japanese = "ブラックトナー カートリッジ"
+    encoded = japanese.encode()
+    cut = encoded[:16] + b"\n" + " ".join(f"{b:02x}" for b in encoded[16:]).encode()
+    assert decode_text(cut) == japanese
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Black Toner\nSecond line",  # words, not hex
+        b"Black Toner\n41 4G",  # "4G" is no hex pair
+        b"Black Toner\n414",  # an odd digit
+        b"Black Toner\n00 01 02",  # octets that are no printable text
+    ],
+)
+def test_a_tail_that_is_not_hex_text_stays_as_sent(raw: bytes) -> None:
+    assert decode_text(raw) == raw.decode()
+
+
+printable = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=17, max_size=80
+).filter(lambda t: t.isprintable() and t == t.strip())
+
+
+@given(printable, st.integers(min_value=1, max_value=20))
+def test_any_printable_text_in_hp_form_decodes_back(text: str, per_line: int) -> None:
+    assert decode_text(_hp_form(text, per_line=per_line)) == text
 
 
 def test_error_bits_msb_first(profile: Profile) -> None:
