@@ -1,11 +1,12 @@
 """The simulation's input files (fleet.json, usage.csv) parsed into records, as the contract says.
 
 This is the parser of the two input files of the simulation contract (contracts/simulation.md),
-which it accepts exactly as written there, plus our optional extensions of fleet.json
-(`extra_orders`, `replacements`, `backorders`) and, in usage.csv, an empty `reachable` cell
-meaning its default 1. Every malformed input is a `ContractError` naming the file and the JSON
-key path or the CSV line. It is not the simulator: nothing here consumes toner, places orders,
-runs the collector's jobs or writes the report.
+which it accepts exactly as written there (a supply's `gauge` is parsed by
+collector.simulation.gauges), plus our optional extensions of fleet.json (`extra_orders`,
+`replacements`, `backorders`) and, in usage.csv, an empty `reachable` cell meaning its
+default 1. Every malformed input is a `ContractError` naming the file and the JSON key path or
+the CSV line. It is not the simulator: nothing here consumes toner, places orders, runs the
+collector's jobs or writes the report.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from collector.replenish.settings import Rules
+from collector.simulation.gauges import GRAMS, Gauge
 
 MAX_DAYS = 3660  # ten years: a longer run is surely a typo
 DEFAULT_LEAD_DAYS = 3
-USAGE_COLUMNS = ("date", "serial", "supply", "grams", "reachable")
+MAX_YIELD_PAGES = 2**31 - 1  # an Integer32, as the store keeps it
+MAX_PAGES_PER_DAY = 10**9  # a billion pages in a day is surely a typo
+USAGE_COLUMNS = ("date", "serial", "supply", "grams", "reachable", "pages")
 _REQUIRED_COLUMNS = ("date", "serial", "supply", "grams")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -76,7 +80,8 @@ class Customer:
 
 @dataclass(frozen=True)
 class SupplySpec:
-    """A device's supply: grams left (toner, ink) or collected (waste) at the start."""
+    """A device's supply: grams left (toner, ink) or collected (waste) at the start, how its
+    device reports the level, and the page yield rated on its box."""
 
     id: str
     kind: str
@@ -84,6 +89,8 @@ class SupplySpec:
     sku: str
     capacity_grams: float
     start_grams: float
+    gauge: Gauge = GRAMS
+    yield_pages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,11 +160,13 @@ class Fleet:
 
 @dataclass
 class Usage:
-    """A usage.csv: per device and supply, the grams of each day, and the reachable days."""
+    """A usage.csv: per device and supply, the grams of each day, the reachable days, and
+    the pages of each day when the file has a `pages` column."""
 
     days: int
     grams: dict[str, dict[str, list[float]]]  # serial -> supply id -> grams per day index
     reachable: dict[str, bytearray]  # serial -> per day 1 (answered SNMP) or 0
+    pages: dict[str, list[int]] | None = None  # serial -> pages per day index (0 if no row)
 
 
 # --- fleet.json: the shape, checked by pydantic ------------------------------------------------
@@ -208,6 +217,8 @@ class _SupplyIn(_In):
     sku: Text
     capacity_grams: Annotated[Grams, Field(gt=0)]
     start_grams: Annotated[Grams, Field(ge=0)]
+    gauge: Annotated[Gauge, PlainValidator(Gauge.parse)] = GRAMS
+    yield_pages: Annotated[int, Field(strict=True, ge=1, le=MAX_YIELD_PAGES)] | None = None
 
 
 class _DeviceIn(_In):
@@ -433,6 +444,8 @@ def _fleet(doc: _FleetIn, rules: Rules) -> Fleet:
                         sku=s.sku,
                         capacity_grams=float(s.capacity_grams),
                         start_grams=float(s.start_grams),
+                        gauge=s.gauge,
+                        yield_pages=s.yield_pages,
                     )
                     for s in d.supplies
                 ),
@@ -524,24 +537,38 @@ def parse_usage(lines: Iterable[str], fleet: Fleet, file: str = "usage.csv") -> 
     try:
         header = next(reader, None)
         if header is None or not "".join(header).strip():
-            raise fail("no header row (date,serial,supply,grams[,reachable])", 1)
+            raise fail("no header row (date,serial,supply,grams[,reachable][,pages])", 1)
         column = _columns(header, file)
         width = len(header)
         i_date, i_serial = column["date"], column["serial"]
         i_supply, i_grams = column["supply"], column["grams"]
-        has_reachable = "reachable" in column
-        # a row's date, serial, supply, grams and reachable (grams again when there is no column)
-        pick = itemgetter(i_date, i_serial, i_supply, i_grams, column.get("reachable", i_grams))
+        has_reachable, has_pages = "reachable" in column, "pages" in column
+        # a row's date, serial, supply, grams, reachable and pages (grams again for a column
+        # that is not there)
+        pick = itemgetter(
+            i_date,
+            i_serial,
+            i_supply,
+            i_grams,
+            column.get("reachable", i_grams),
+            column.get("pages", i_grams),
+        )
 
         grams: dict[str, dict[str, list[float]]] = {}
         reachable: dict[str, bytearray] = {}
-        # serial -> supply id -> (grams per day, 1 where a row was seen, the device's reachable)
-        slots: dict[str, dict[str, tuple[list[float], bytearray, bytearray]]] = {}
+        pages: dict[str, list[int]] = {}
+        # serial -> supply id -> (grams per day, 1 where a row was seen, the device's
+        # reachable, its pages per day, 1 where its day's pages are known)
+        slots: dict[str, dict[str, tuple[list[float], bytearray, bytearray, list[int], bytearray]]]
+        slots = {}
         for device in fleet.devices:
             per_supply = grams[device.serial] = {s.id: [0.0] * days for s in device.supplies}
             answered = reachable[device.serial] = bytearray(b"\x01") * days
+            printed = pages[device.serial] = [0] * days
+            counted = bytearray(days)
             slots[device.serial] = {
-                sid: (per_day, bytearray(days), answered) for sid, per_day in per_supply.items()
+                sid: (per_day, bytearray(days), answered, printed, counted)
+                for sid, per_day in per_supply.items()
             }
         day_of: dict[str, int] = {}  # a date's text -> its day index
         blank_line = 0  # the first blank line: fine if only blank lines follow it
@@ -555,7 +582,7 @@ def parse_usage(lines: Iterable[str], fleet: Fleet, file: str = "usage.csv") -> 
                 raise fail(f"{len(row)} fields, the header has {width}")
             if blank_line:
                 raise fail("blank line in the middle of the rows", blank_line)
-            text, serial, sid, value, flag = pick(row)
+            text, serial, sid, value, flag, sheets = pick(row)
             day = day_of.get(text)
             if day is None:
                 day = _day_index(text, fleet, fail)
@@ -566,7 +593,7 @@ def parse_usage(lines: Iterable[str], fleet: Fleet, file: str = "usage.csv") -> 
             slot = supplies.get(sid)
             if slot is None:
                 raise fail(f"device {serial!r} has no supply {sid!r}")
-            per_day, seen, answered = slot
+            per_day, seen, answered, printed, counted = slot
             if seen[day]:
                 raise fail(f"a second row for {text}, {serial}, {sid}")
             seen[day] = 1
@@ -582,9 +609,17 @@ def parse_usage(lines: Iterable[str], fleet: Fleet, file: str = "usage.csv") -> 
                     answered[day] = 0
                 elif flag != "":
                     raise fail(f"reachable {flag!r} must be 0 or 1")
+            if has_pages:
+                if not (sheets.isascii() and sheets.isdigit()):
+                    raise fail(f"pages {sheets!r} must be a whole number >= 0")
+                if len(sheets) > 9 and int(sheets) > MAX_PAGES_PER_DAY:
+                    raise fail(f"pages {sheets} is more than {MAX_PAGES_PER_DAY:,} in a day")
+                if not counted[day]:  # the contract: the first row of the device's day counts
+                    counted[day] = 1
+                    printed[day] = int(sheets)
     except csv.Error as err:
         raise fail(f"not valid CSV: {err}") from err
-    return Usage(days=days, grams=grams, reachable=reachable)
+    return Usage(days=days, grams=grams, reachable=reachable, pages=pages if has_pages else None)
 
 
 def _day_index(text: str, fleet: Fleet, fail: Callable[[str], ContractError]) -> int:
