@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from agent.profile import Profile, Vendor
+from agent.profile import Profile, Vendor, Vocabulary, fold
 from agent.reader import RawRead
 from agent.snmp import ber
 from agent.snmp.ber import Value, format_oid
@@ -113,14 +113,11 @@ def _enum(profile: Profile, enum: str, value: Value, what: str, notes: _Notes) -
     return name
 
 
-def _match(words: tuple[tuple[str, tuple[str, ...]], ...], text: str | None) -> str | None:
+def _match(vocabulary: Vocabulary, text: str | None) -> str | None:
     if not text:
         return None
-    lowered = text.lower()
-    for name, keys in words:
-        if any(k in lowered for k in keys):
-            return name
-    return None
+    folded = fold(text)
+    return next((name for name, words in vocabulary if words.search(folded)), None)
 
 
 def _kind(profile: Profile, type_name: str | None, text: str | None) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +20,31 @@ else:  # pragma: no cover
 
 class ProfileError(ValueError):
     """A MIB data file is malformed; the message names the file and key."""
+
+
+# Names and the pattern that finds any of their words in folded text, first match wins.
+Vocabulary = tuple[tuple[str, "re.Pattern[str]"], ...]
+
+# Scripts written without spaces between words: their words match anywhere in a text.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+_LETTER = r"[^\W\d_]"
+
+
+def fold(text: str) -> str:
+    """Text as words are compared: NFKC-normalised (half-width kana, full-width Latin) and
+    case-folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _word_pattern(word: str, whole_words: bool) -> str:
+    folded = fold(word)
+    body = r"\s+".join(re.escape(part) for part in folded.split())
+    if not whole_words or _UNSPACED.search(folded):
+        return body
+    # A word of a spaced script is a whole word: no letter touches it on either side.
+    return f"(?<!{_LETTER}){body}(?!{_LETTER})"
 
 
 @dataclass(frozen=True)
@@ -82,8 +109,8 @@ class Profile:
     power_standby: frozenset[tuple[str, str]]
     power_ready: frozenset[tuple[str, str]]
     kind_by_type: dict[str, str]
-    kind_by_description: tuple[tuple[str, tuple[str, ...]], ...]
-    colours: tuple[tuple[str, tuple[str, ...]], ...]
+    kind_by_description: Vocabulary
+    colours: Vocabulary
     asr_managed: frozenset[str]
     receptacle_kinds: frozenset[str]
     vendors: tuple[Vendor, ...]
@@ -121,13 +148,28 @@ def _int_keys(path: Path, table: dict[str, Any], what: str) -> dict[int, str]:
         raise ProfileError(f"{path}: {what}: keys must be integers ({err})") from err
 
 
-def _word_lists(
-    path: Path, rows: list[dict[str, Any]], name: str
-) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _vocabulary(path: Path, rows: list[dict[str, Any]], name: str, whole_words: bool) -> Vocabulary:
+    """Each entry's words as one pattern; `whole_words` for words of spaced scripts."""
+    out = []
     try:
-        return tuple((row[name], tuple(w.lower() for w in row["words"])) for row in rows)
-    except (KeyError, TypeError) as err:
+        for row in rows:
+            unknown = set(row) - {name, "words"}
+            if unknown:
+                raise ProfileError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+            words = [_word_pattern(str(w), whole_words) for w in row["words"]]
+            out.append((str(row[name]), re.compile("|".join(words))))
+    except (KeyError, TypeError, AttributeError) as err:
         raise ProfileError(f"{path}: each entry needs '{name}' and 'words' ({err})") from err
+    return tuple(out)
+
+
+def load_colours(path: Path) -> Vocabulary:
+    """The colour vocabulary (colours.toml): whole words, or anywhere for unspaced scripts."""
+    data = _read(path)
+    unknown = set(data) - {"colours"}
+    if unknown:
+        raise ProfileError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    return _vocabulary(path, data.get("colours", []), "colour", whole_words=True)
 
 
 def load_vendor(path: Path) -> Vendor:
@@ -171,7 +213,8 @@ def default_mib_dir() -> Path:
 
 
 def load_profile(mib_dir: Path | None = None, extra_vendor_dirs: tuple[Path, ...] = ()) -> Profile:
-    """Load printer.toml and every vendors/*.toml (plus extra vendor folders, e.g. a site's)."""
+    """Load printer.toml, colours.toml and every vendors/*.toml (plus extra vendor folders,
+    e.g. a site's)."""
     mib_dir = mib_dir or default_mib_dir()
     path = mib_dir / "printer.toml"
     d = _read(path)
@@ -198,8 +241,11 @@ def load_profile(mib_dir: Path | None = None, extra_vendor_dirs: tuple[Path, ...
             power_standby=frozenset((a, b) for a, b in d["power"]["standby"]),
             power_ready=frozenset((a, b) for a, b in d["power"]["ready"]),
             kind_by_type=dict(d["kinds"]["by_type"]),
-            kind_by_description=_word_lists(path, d["kinds"]["by_description"], "kind"),
-            colours=_word_lists(path, d["colours"], "colour"),
+            # Kind words match anywhere ("toner" in "Tonerkartusche"), colours as words.
+            kind_by_description=_vocabulary(
+                path, d["kinds"]["by_description"], "kind", whole_words=False
+            ),
+            colours=load_colours(mib_dir / "colours.toml"),
             asr_managed=frozenset(d["kinds"]["asr_managed"]),
             receptacle_kinds=frozenset(d["kinds"]["receptacle"]),
             vendors=tuple(load_vendor(p) for p in vendor_files),
