@@ -120,6 +120,18 @@ def _match(vocabulary: Vocabulary, text: str | None) -> str | None:
     return next((name for name, words in vocabulary if words.search(folded)), None)
 
 
+def _part_number(vendor: Vendor | None, description: str | None) -> str | None:
+    """The part number a description carries (R3), when it has the vendor's shape for one.
+
+    Only a token of that shape is taken ("CF410A" in "Black Cartridge 410A HP CF410A"), never
+    free text: a supply without one has none, and the description stays the description.
+    """
+    if not description or vendor is None or vendor.part_numbers is None:
+        return None
+    found = vendor.part_numbers.search(description)
+    return found.group(0) if found else None
+
+
 def _kind(profile: Profile, type_name: str | None, text: str | None) -> str:
     if type_name and type_name not in ("other", "unknown"):
         return profile.kind_by_type.get(type_name, "other")
@@ -180,12 +192,11 @@ def decode_supply(
     added to `problems` (prefixed with the supply's index) when it is given."""
     notes = _Notes()
     description = _text(row.get("description"), "description", notes)
-    part_number = None
     text = description
     if description and vendor and vendor.part_number_separator:
-        text, sep, rest = description.partition(vendor.part_number_separator)
-        if sep:
-            part_number = rest.split(";")[0].strip() or None
+        # The kind and colour are read from the words before the vendor's part number field.
+        text = description.partition(vendor.part_number_separator)[0]
+    part_number = _part_number(vendor, description)
     supply_class = _enum(profile, "supplyClass", row.get("class"), "class", notes)
     type_name = _enum(profile, "supplyType", row.get("type"), "type", notes)
     unit = _enum(profile, "supplyUnit", row.get("unit"), "unit", notes)

@@ -82,6 +82,7 @@ class Vendor:
     power: VendorPower | None = None
     special_levels: dict[int, str] = field(default_factory=dict)
     part_number_separator: str | None = None
+    part_numbers: re.Pattern[str] | None = None
 
     def oids(self) -> list[Oid]:
         """The extra objects to GET from this vendor's printers."""
@@ -172,10 +173,36 @@ def load_colours(path: Path) -> Vocabulary:
     return _vocabulary(path, data.get("colours", []), "colour", whole_words=True)
 
 
+def _part_numbers(path: Path, table: dict[str, Any]) -> re.Pattern[str] | None:
+    """The vendor's part number shapes as one pattern that finds a whole token only."""
+    unknown = set(table) - {"patterns"}
+    if unknown:
+        raise ProfileError(f"{path}: [part_numbers]: unknown key(s) {', '.join(sorted(unknown))}")
+    patterns = table.get("patterns", [])
+    if not patterns:
+        return None
+    try:
+        shapes = "|".join(f"(?:{p})" for p in patterns)
+        # A part number is a token of its own: no letter or digit touches it ("CF410AB" is
+        # not CF410A).
+        return re.compile(f"(?<![A-Za-z0-9])(?:{shapes})(?![A-Za-z0-9])")
+    except (re.error, TypeError) as err:
+        raise ProfileError(f"{path}: [part_numbers] patterns: {err}") from err
+
+
 def load_vendor(path: Path) -> Vendor:
     """One vendor file."""
     data = _read(path)
-    known = {"vendor", "enterprise", "serial", "model", "power", "special_levels", "quirks"}
+    known = {
+        "vendor",
+        "enterprise",
+        "serial",
+        "model",
+        "power",
+        "special_levels",
+        "quirks",
+        "part_numbers",
+    }
     unknown = set(data) - known
     if unknown:
         raise ProfileError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -202,6 +229,7 @@ def load_vendor(path: Path) -> Vendor:
             power=power,
             special_levels=_int_keys(path, data.get("special_levels", {}), "special_levels"),
             part_number_separator=quirks.get("description_part_number_separator"),
+            part_numbers=_part_numbers(path, data.get("part_numbers", {})),
         )
     except (KeyError, ValueError, TypeError) as err:
         raise ProfileError(f"{path}: {err}") from err

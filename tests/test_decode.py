@@ -231,3 +231,44 @@ def test_a_serial_of_the_wrong_type_is_a_problem_and_no_serial(profile: Profile)
     reading = decode_read(profile, raw, problems)
     assert reading.serial is None
     assert problems == ["prtGeneralSerialNumber: expected an OCTET STRING, got int 12345"]
+
+
+@pytest.mark.parametrize(
+    ("enterprise", "description", "part_number", "colour"),
+    [
+        ("1.3.6.1.4.1.11", b"Black Cartridge HP CF302A", "CF302A", "black"),
+        ("1.3.6.1.4.1.11", b"Black Cartridge 410A HP CF410A", "CF410A", "black"),
+        (
+            "1.3.6.1.4.1.11",
+            b"Black Cartridge\n20 34 31 30 41 20 48 50 20 43 46 34 31 30 41",
+            "CF410A",
+            "black",
+        ),
+        ("1.3.6.1.4.1.11", b"HP 827A Yellow", None, "yellow"),  # a family name, not a SKU
+        ("1.3.6.1.4.1.11", b"Black Cartridge HP CF410ABC", None, "black"),  # not that shape
+        ("1.3.6.1.4.1.11", b"Black Toner Cartridge", None, "black"),
+        ("1.3.6.1.4.1.253", b"Waste Toner Container, PN 008R13061;SNunknown", "008R13061", None),
+        ("1.3.6.1.4.1.253", b"Toner Cartridge Black P/N 106R03745", "106R03745", "black"),
+        ("1.3.6.1.4.1.253", b"Fuser, PN unknown;SNunknown", None, None),
+        ("1.3.6.1.4.1.99999", b"Black Cartridge HP CF410A", None, "black"),  # no vendor file
+    ],
+)
+def test_r3_part_number_only_when_it_has_the_vendors_shape(
+    profile: Profile,
+    enterprise: str,
+    description: bytes,
+    part_number: str | None,
+    colour: str | None,
+) -> None:
+    vendor = profile.vendor_for(parse_oid(enterprise + ".1"))
+    s = decode_supply(profile, vendor, 1, "1.1", _row(description=description), {})
+    assert (s.part_number, s.colour) == (part_number, colour)
+    assert s.description == decode_text(description)  # the description stays the description
+
+
+def test_a_broken_part_number_pattern_is_named(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text(
+        'vendor = "Bad"\nenterprise = "1.3.6.1.4.1.99998"\n[part_numbers]\npatterns = ["(x"]\n'
+    )
+    with pytest.raises(ProfileError, match="bad.toml.*part_numbers"):
+        load_profile(extra_vendor_dirs=(tmp_path,))

@@ -82,7 +82,7 @@ def _our_percent(row: dict[str, Any]) -> float | None:
     level, capacity = row["level"], row["max_capacity"]
     if level is None or capacity is None or level < 0 or capacity <= 0 or level > capacity:
         return None
-    share = level * 100 / capacity
+    share: float = level * 100 / capacity
     return round(100 - share if _is_waste(row) else share, 1)
 
 
@@ -186,6 +186,42 @@ def test_colour_and_kind_of_known_rows(polled: dict[str, Any]) -> None:
     assert supply("jetdirect", "1.1")["kind"] == "toner"  # "Black Cartridge", no type column
     assert supply("epson", "1.2")[("kind")] == "ink"
     assert supply("sharp", "1.5")["percent"] is None  # waste with capacity -2: no percent
+
+
+# R3: the part numbers the recordings' descriptions carry; every other row has none (a
+# description is never a part number: "Black Toner Cartridge", Xerox's "PN unknown").
+_HP_COLOUR = {"1.1": "CF410A", "1.2": "CF411A", "1.3": "CF413A", "1.4": "CF412A"}
+PART_NUMBERS = {
+    "jetdirect": _HP_COLOUR,
+    "jetdirect_context": _HP_COLOUR,
+    "jetdirect_m130nw": {"1.1": "CF217A", "1.5": "CF219A"},
+    "jetdirect_m252dw": {"1.1": "CF400X", "1.2": "CF401X", "1.3": "CF403X", "1.4": "CF402X"},
+    "xerox": {
+        "1.1": "006R01509",
+        "1.2": "006R01512",
+        "1.3": "006R01511",
+        "1.4": "006R01510",
+        "1.5": "013R00662",
+        "1.6": "013R00662",
+        "1.7": "013R00662",
+        "1.8": "013R00662",
+        "1.10": "008R13061",
+        "1.11": "001R00613",
+        "1.12": "008R13064",
+    },
+}
+
+
+@pytest.mark.parametrize("recording", RECORDINGS)
+def test_r3_part_numbers_the_recordings_carry(
+    recording: str, polled: dict[str, Any], shared_expected: dict[str, Any]
+) -> None:
+    expected = PART_NUMBERS.get(recording, {})
+    got = {s["index"]: s for s in polled[recording]["supplies"]}
+    for row in shared_expected["supplies"][recording]:
+        s = got[row["index"]]
+        assert s["part_number"] == expected.get(row["index"]), row["index"]
+        assert s["description"] == row["description"]  # the description stays whole
 
 
 @pytest.mark.parametrize("backend", ["pysnmp"])
