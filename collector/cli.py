@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web, web_response
 
-from collector import __version__
+from collector import __version__, catalogue
 from collector.app import SERVER, create_app, create_metrics_app
 from collector.config import CollectorConfig, host_port, load_config
 from collector.customers import apply as apply_customers
@@ -369,6 +369,19 @@ def _instant(text: str) -> datetime:
     return instant.astimezone(timezone.utc)
 
 
+def cmd_catalogue_check(args: argparse.Namespace) -> int:
+    """Check supplies catalogue files (docs/catalogue.md): 0 if they load, else each problem."""
+    paths = args.files or sorted(catalogue.DIRECTORY.glob("*.toml"))
+    try:
+        loaded = catalogue.load(paths)
+    except catalogue.CatalogueError as err:
+        for problem in err.problems:
+            print(f"asr-collector catalogue check: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{len(loaded.models)} models in {len(paths)} files: valid")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr-collector",
@@ -425,6 +438,15 @@ def _parser() -> argparse.ArgumentParser:
         "--database", type=Path, help="keep the simulation's SQLite store in this file"
     )
     sim.set_defaults(run=cmd_simulate, config=None)
+    books = commands.add_parser("catalogue", help="the supplies catalogue (docs/catalogue.md)")
+    book_commands = books.add_subparsers(dest="catalogue_command", required=True)
+    book_check = book_commands.add_parser(
+        "check",
+        help="check catalogue files (default: the shipped mibs/catalogue/)",
+        description="check catalogue files: exit 0 when valid, 2 with each problem named",
+    )
+    book_check.add_argument("files", type=Path, nargs="*", metavar="FILE")
+    book_check.set_defaults(run=cmd_catalogue_check, config=None)
     load = command(
         "load-customers", cmd_load_customers, "create or update customers, sites and contacts"
     )
