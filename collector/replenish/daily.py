@@ -35,6 +35,7 @@ from collector.replenish.lifecycle import (
     device_state,
     notice_due,
 )
+from collector.replenish.pages import Yield, fleet_yield
 from collector.replenish.planner import Group, Shipment, SupplyPlan, plan
 from collector.replenish.settings import Rules
 
@@ -50,6 +51,7 @@ class Supply:
     kind: str
     colour: str | None
     sku: str | None  # the part number; None: a person must give it (issue 14)
+    rated_yield: int | None = None  # pages per cartridge on the box, if known
 
 
 @dataclass(frozen=True)
@@ -150,18 +152,27 @@ def point_of(
     quality: str,
     receptacle: bool,
     unit_hint: str | None,
+    *,
+    level: int | None = None,
+    pages: int | None = None,
+    alert: str | None = None,
 ) -> Point:
     """A stored supply reading as the forecast sees it: grams where the device gives them (R1).
 
     A receptacle's level is the space left in it, so its grams left and 100 - percent full
-    fall as it fills, as a toner's level falls as it empties.
+    fall as it fills, as a toner's level falls as it empties. A level of 0 with no capacity
+    (a "some remaining" gauge once empty) is empty. The device's page counter goes with
+    every supply; its toner alert (`empty`, `low`) only with toner and ink.
     """
+    alert = None if receptacle else alert
     if grams_left is not None and grams_used is not None:
-        return Point(read_at, grams_left, grams_left + grams_used, GRAMS, quality)
+        total = grams_left + grams_used
+        return Point(read_at, grams_left, total, GRAMS, quality, pages, alert)
     if percent is not None:
         left = 100.0 - percent if receptacle else percent
-        return Point(read_at, left, 100.0, PERCENT, quality)
-    return Point(read_at, None, None, unit_hint or PERCENT, quality)
+        return Point(read_at, left, 100.0, PERCENT, quality, pages, alert)
+    empty = 0.0 if level == 0 else None
+    return Point(read_at, empty, None, unit_hint or PERCENT, quality, pages, alert)
 
 
 def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
@@ -174,19 +185,21 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     forecasts: dict[Key, Forecast] = {}
     installs: list[tuple[Key, Install]] = []
     changed: set[Key] = set()  # tracks to write: new readings, new orders, or new
+    fleet = _fleet_yields(snapshot)
     for supply in snapshot.supplies:
         key = (supply.serial, supply.supply_id)
         track = snapshot.tracks.get(key)
         points = snapshot.points.get(key)
+        same = fleet.get(supply.sku) if supply.sku else None
         if track is None or points:
-            track, seen = advance(track or Track(), points or (), rules)
+            track, seen = advance(track or Track(), points or (), rules, same, supply.rated_yield)
             installs.extend((key, install) for install in seen)
             changed.add(key)
         if key in extra:  # R14: counts in the balance, so the rules are not misled
             track = with_order(track, extra[key], None)
             changed.add(key)
         tracks[key] = track
-        forecasts[key] = forecast(track, now, rules)
+        forecasts[key] = forecast(track, now, rules, same, supply.rated_yield)
 
     by_device: dict[str, list[Supply]] = defaultdict(list)
     for supply in snapshot.supplies:
@@ -225,11 +238,14 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     planned = plan(candidates, today, rules)
     placed = []
     lines_for: dict[str, int] = defaultdict(int)
+    rated = {(s.serial, s.supply_id): (s.rated_yield, s.sku) for s in snapshot.supplies}
     for shipment in planned:
         for line in shipment.lines:
             key = (line.serial, line.supply_id)
             tracks[key] = with_order(tracks[key], line.quantity, today)
-            forecasts[key] = forecast(tracks[key], now, rules)
+            box, sku = rated[key]
+            same = fleet.get(sku) if sku else None
+            forecasts[key] = forecast(tracks[key], now, rules, same, box)
             changed.add(key)
             lines_for[line.serial] += 1
         first = shipment.lines[0].serial
@@ -264,6 +280,17 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
         tracked=set(snapshot.tracks),
         counts=counts,
     )
+
+
+def _fleet_yields(snapshot: Snapshot) -> dict[str, Yield]:
+    """The pages per cartridge of each part number across the fleet, from the cartridges each
+    supply's track learned (issue 14: the second source, after the device's own)."""
+    by_sku: dict[str, list[int]] = defaultdict(list)
+    for supply in snapshot.supplies:
+        track = snapshot.tracks.get((supply.serial, supply.supply_id))
+        if supply.sku and track is not None and track.meter.yields:
+            by_sku[supply.sku].extend(track.meter.yields)
+    return {sku: y for sku, ys in by_sku.items() if (y := fleet_yield(ys)) is not None}
 
 
 def _facts(

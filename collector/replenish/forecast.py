@@ -29,12 +29,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from collector.replenish import pages
+from collector.replenish.pages import Meter, Yield
 from collector.replenish.settings import Rules
 
 DAY = 86_400.0
 HORIZON_DAYS = 36_525.0  # a century: how far `runs_out_at` looks
 GRAMS = "g"
 PERCENT = "%"
+PAGES = "pages"  # a forecast from the page counter: rate in pages a day, capacity a yield
+# What a forecast's days left come from: the gauge's level series; the page counter and pages
+# per cartridge; a cold start's conservative default rate; a gauge that says "some remaining"
+# watched until it reads empty or a cartridge change teaches its pages; nothing at all.
+LEVEL, BY_PAGES, COLD_START, WATCH, NONE = "level", "pages", "cold-start", "watch", "none"
+BASES = (LEVEL, BY_PAGES, COLD_START, WATCH, NONE)
+EMPTY, LOW = "empty", "low"  # a toner's alert (Point.alert)
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class Point:
     capacity: float | None  # of the installed cartridge, in `unit`
     unit: str  # GRAMS or PERCENT
     quality: str  # wire.reading.QUALITIES
+    pages: int | None = None  # the device's page counter then (prtMarkerLifeCount)
+    alert: str | None = None  # a toner's: empty (noToner), low (lowToner), else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class Track:
     balance: int = 0  # R13: cartridges ordered (ASR or extra, R14) and not installed
     last_order_day: int | None = None  # R12: day number of the last ASR order
     installs: int = 0  # new cartridges seen since tracking began
+    meter: Meter = field(default_factory=Meter)  # the page counter's witness (issue 14)
 
     def to_json(self) -> dict[str, Any]:
         """The track as the store keeps it (a JSON object)."""
@@ -86,6 +98,7 @@ class Track:
             "balance": self.balance,
             "last_order_day": self.last_order_day,
             "installs": self.installs,
+            "meter": self.meter.to_json(),
         }
 
     @classmethod
@@ -102,6 +115,7 @@ class Track:
             balance=data["balance"],
             last_order_day=data["last_order_day"],
             installs=data["installs"],
+            meter=Meter.from_json(data.get("meter")),
         )
 
     @property
@@ -131,6 +145,8 @@ class Forecast:
     high_usage: bool  # R6: every week of the window at the threshold or more
     high_usage_suspected: bool  # R6: every whole week so far, but the window is not full yet
     weekly_cartridges: tuple[float, ...] = field(default=())  # R6: the last weeks, newest last
+    basis: str = LEVEL  # what days left come from: BASES
+    why: str = ""  # in plain words, for the portal and the order line
 
     def figures(self) -> dict[str, Any]:
         """The numbers behind a decision, for an order line or the portal."""
@@ -145,6 +161,8 @@ class Forecast:
             "days_left_total": _round(self.days_left_total),
             "balance": self.balance,
             "confidence": self.confidence,
+            "basis": self.basis,
+            "why": self.why,
         }
 
     def runs_out_at(self, now: datetime) -> datetime | None:
@@ -169,13 +187,22 @@ def day_number(at: datetime) -> int:
     return at.date().toordinal()
 
 
-def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track, list[Install]]:
-    """The track with newer readings applied (older ones are ignored), and the installs seen."""
+def advance(
+    track: Track,
+    points: Iterable[Point],
+    rules: Rules,
+    fleet: Yield | None = None,
+    rated: int | None = None,
+) -> tuple[Track, list[Install]]:
+    """The track with newer readings applied (older ones are ignored), and the installs seen.
+
+    `fleet` and `rated` are the pages per cartridge of the supply's part number across the
+    fleet and on the box: with the page counter they tell what happened while it was dark."""
     installs: list[Install] = []
     unit, capacity, start = track.unit, track.capacity, track.start
     usage = list(track.usage)
     last_at, last_value, coarse = track.last_at, track.last_value, track.coarse
-    balance, count = track.balance, track.installs
+    balance, count, meter = track.balance, track.installs, track.meter
     rate = _average(usage, rules.rate_window_days)
     for point in sorted(points, key=lambda p: p.at):
         at = point.at.timestamp()
@@ -183,6 +210,7 @@ def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track,
             continue  # late, or applied before: the track moves forward only
         if point.unit != unit:  # first reading, or the device changed how it counts
             unit, start, usage, last_value = point.unit, None, [], None
+            meter = replace(meter, anchor=None, mark=None, gcd=0)
         if point.capacity:
             capacity = point.capacity
         coarse = coarse or point.quality == "coarse"
@@ -190,24 +218,53 @@ def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track,
         day = day_number(point.at)
         if start is None:
             start = day
+        before = meter.last
+        was_empty = last_value == 0 or (last_value is None and meter.alert == EMPTY)
+        meter, printed = pages.count(meter, point.pages, at, day, _spread_pages)
+        meter = replace(meter, alert=point.alert)
+        if unit == PERCENT:
+            meter = pages.shown(meter, value)
+        size = capacity or (100.0 if unit == PERCENT else 0.0)
         if value is None or last_value is None or last_at is None:
+            if value is None and was_empty and point.alert != EMPTY and last_at is not None:
+                # R13 on a gauge with no number: empty (0, or noToner), then some remaining.
+                installs.append(Install(point.at, 0.0, 0.0, False))
+                balance, count = max(0, balance - 1), count + 1
+                meter = pages.learned(meter)
+                if before is not None:  # an empty device prints nothing until the swap
+                    meter = pages.marked(meter, pages.Mark(before, 1.0))
+            elif _empty(value, point.alert) and meter.anchor is not None and meter.last is not None:
+                meter = replace(meter, mark=pages.Mark(meter.last, 0.0))
+            elif value is not None and size and meter.last is not None and meter.step is None:
+                meter = pages.marked(meter, pages.Mark(meter.last, value / size))
             _extend(usage, start, day, None)
             last_at, last_value = at, value
             continue
-        size = capacity or (100.0 if unit == PERCENT else 0.0)
         rise = value - last_value
+        gap = (at - last_at) / DAY
         # A coarse gauge flickers a whole step (10 % or more) up and down: there only a rise
         # of half a cartridge is a new one (a real swap goes from near empty to near full).
         jump = max(rules.install_jump_share, 0.5) if coarse else rules.install_jump_share
-        if size and rise >= jump * size:
+        # R13 in the dark: a rise too small to be a swap, after long enough for the old
+        # cartridge to run out at its rate, with a cartridge on site, is a swap too.
+        dark_swap = (
+            rise > 0
+            and balance > 0
+            and rate is not None
+            and rate * gap >= last_value + rules.install_jump_share * size
+        )
+        if size and (rise >= jump * size or dark_swap):
             # R13: a new cartridge. What the old one had left at the swap: its last level,
             # less what the device uses in the time since (unknown rate: all of it was left).
-            used_since = (rate or 0.0) * (at - last_at) / DAY
+            used_since = (rate or 0.0) * gap
             left_at_swap = max(0.0, last_value - used_since) if rate else last_value
             early = left_at_swap >= rules.early_replacement_share * size
             installs.append(Install(point.at, last_value, left_at_swap, early))
             used = (last_value - left_at_swap) + max(0.0, size - value)
             balance, count = max(0, balance - 1), count + 1
+            meter = pages.learned(meter) if not early else replace(meter, anchor=None, mark=None)
+            if meter.last is not None and (meter.step is None or value >= size):
+                meter = pages.marked(meter, pages.Mark(meter.last, value / size))
         elif rise > 0:
             # Noise (toner settling, a rounding step back): keep the lower level.
             _spread(usage, start, day_number_of(last_at), day, 0.0)
@@ -215,12 +272,25 @@ def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track,
             continue
         else:
             used = -rise
-        _spread(usage, start, day_number_of(last_at), day, used)
+            swaps = _dark_swaps(meter, printed, last_value, value, size, balance, fleet, rated)
+            for _ in range(swaps):  # R13, R16: cartridges the page counter says went in
+                installs.append(Install(point.at, last_value, 0.0, False))
+            if swaps:
+                balance, count, used = balance - swaps, count + swaps, used + swaps * size
+                meter = replace(meter, anchor=None, mark=None)
+            meter = _mark(meter, before, printed, last_value, value, size)
+        if value == 0 and gap > 1:
+            _extend(usage, start, day, None)  # it ran out in between: those days are unknown
+        else:
+            _spread(usage, start, day_number_of(last_at), day, used)
         last_at, last_value = at, value
         rate = _average(usage, rules.rate_window_days)
     if start is not None and len(usage) > rules.history_days:
         cut = len(usage) - rules.history_days
         usage, start = usage[cut:], start + cut
+    if meter.start is not None and len(meter.usage) > rules.history_days:
+        cut = len(meter.usage) - rules.history_days
+        meter = replace(meter, usage=meter.usage[cut:], start=meter.start + cut)
     new = Track(
         unit=unit,
         capacity=capacity,
@@ -232,8 +302,64 @@ def advance(track: Track, points: Iterable[Point], rules: Rules) -> tuple[Track,
         balance=balance,
         last_order_day=track.last_order_day,
         installs=count,
+        meter=meter,
     )
     return new, installs
+
+
+def _empty(value: float | None, alert: str | None) -> bool:
+    """Whether a reading says the cartridge is empty: a level of 0, or the noToner bit."""
+    return value == 0 or (value is None and alert == EMPTY)
+
+
+def _mark(
+    meter: Meter,
+    before: int | None,
+    printed: float,
+    last_value: float,
+    value: float,
+    size: float,
+) -> Meter:
+    """The installed cartridge's new mark, if this reading gives one: a fine gauge's level
+    with the counter; a coarse gauge's step crossing (its level drops from L + s to L the
+    moment the true level passes L + s, so then the true level is L + s), halfway through
+    the pages printed since the last reading."""
+    if meter.last is None or not size:
+        return meter
+    step = meter.step
+    if step is None:
+        return pages.marked(meter, pages.Mark(meter.last, value / size))
+    if value < last_value and before is not None:
+        crossed = min(size, value + step * size / 100.0)
+        return pages.marked(meter, pages.Mark(before + printed / 2, crossed / size))
+    return meter
+
+
+def _dark_swaps(
+    meter: Meter,
+    printed: float,
+    last_value: float,
+    value: float,
+    size: float,
+    balance: int,
+    fleet: Yield | None,
+    rated: int | None,
+) -> int:
+    """R13, R16: cartridges put in while no reading came, told by the page counter: it printed
+    more pages than the level it lost can hold (with a cartridge on site to put in)."""
+    if not printed or not size or balance <= 0:
+        return 0
+    per = pages.pages_per_cartridge(meter, fleet, rated)
+    if per is None:
+        return 0
+    beyond = printed / per.pages - (last_value - value) / size
+    return min(balance, int(beyond + 0.25)) if beyond >= 0.75 else 0
+
+
+def _spread_pages(
+    usage: list[float | None], start: int, last_at: float, day: int, n: float
+) -> None:
+    _spread(usage, start, day_number_of(last_at), day, n)
 
 
 def day_number_of(posix: float) -> int:
@@ -265,8 +391,147 @@ def _average(usage: list[float | None] | tuple[float | None, ...], days: int) ->
     return sum(window) / len(window) if window else None
 
 
-def forecast(track: Track, now: datetime, rules: Rules) -> Forecast:
-    """Where the supply stands at `now`, from its track (R7), with the R6 and R12 flags."""
+def forecast(
+    track: Track,
+    now: datetime,
+    rules: Rules,
+    fleet: Yield | None = None,
+    rated: int | None = None,
+) -> Forecast:
+    """Where the supply stands at `now` (R7), with the R6 and R12 flags, from the best
+    evidence it has: the gauge's level series; else (a gauge with no number, or a coarse one,
+    or no rate from the level yet) the page counter with pages per cartridge (the device's
+    own, else `fleet`, the same part number across the fleet, else `rated`, the box's);
+    else a cold start (an empty, "low" or low level at a conservative default rate: R7-R9);
+    else it is watched (a "some remaining" gauge until it reads empty) or cannot be forecast.
+    """
+    level = _by_level(track, now, rules)
+    meter = track.meter
+    per = pages.pages_per_cartridge(meter, fleet, rated)
+    step = meter.step if track.unit == PERCENT and not track.coarse else None
+    value, size = track.last_value, track.capacity or (100.0 if track.unit == PERCENT else None)
+    empty = _empty(value, meter.alert)
+    by_pages = None
+    if per is not None and meter.last is not None and meter.last_at is not None:
+        if empty:
+            by_pages = _by_pages(track, now, rules, per, 0.0, "empty")
+        elif value is None and meter.anchor is not None:
+            share = pages.share_left(meter, per, None, None)
+            by_pages = _by_pages(track, now, rules, per, share, "from the page counter")
+        elif value is not None and size and step is not None:
+            low, high = value / size, min(1.0, value / size + step / 100.0)
+            share = pages.share_left(meter, per, low, high)
+            why = f"from the page counter between the gauge's {step} % steps"
+            by_pages = _by_pages(track, now, rules, per, share, why)
+        elif value is not None and size:
+            by_pages = _by_pages(track, now, rules, per, value / size, "from the page counter")
+    level = replace(level, why="from the gauge's level" if level.rate is not None else "")
+    if empty and not level.rate and not (by_pages and by_pages.rate):
+        return _cold_start(track, now, rules, level)  # empty: 0 days left at any rate
+    if level.rate is not None and step is None:
+        if (
+            by_pages is not None
+            and by_pages.rate
+            and track.unit == PERCENT
+            and per is not None
+            and per.source == "learned"
+            and (by_pages.days_left_total or 0) < (level.days_left_total or 0)
+        ):
+            return replace(by_pages, why=by_pages.why + "; fewer days than the gauge's level")
+        return level
+    if by_pages is not None and by_pages.rate:
+        return by_pages
+    if level.rate is not None:
+        return replace(level, why=f"from the gauge's {step} % steps (no page counter)")
+    if value is not None or meter.alert in (EMPTY, LOW):
+        return _cold_start(track, now, rules, level)
+    if meter.last is not None or value is not None:
+        why = 'the gauge says only "some remaining": ordered when it reads empty'
+        return replace(level, basis=WATCH, why=why)
+    why = "no level and no page counter" if level.rate is None else level.why
+    return replace(level, basis=NONE, why=why)
+
+
+def _by_pages(
+    track: Track, now: datetime, rules: Rules, per: Yield, share: float, why: str
+) -> Forecast:
+    """Days left from the pages a day and the pages left: `share` of a cartridge of `per`
+    pages at the last counter read, less the pages printed since at the rate."""
+    meter = track.meter
+    usage = meter.usage
+    window = [u for u in usage[-rules.rate_window_days :] if u is not None]
+    recent = [u for u in usage[-rules.spike_window_days :] if u is not None]
+    average = sum(window) / len(window) if len(window) >= rules.min_history_days else None
+    recent_rate = sum(recent) / len(recent) if recent else None
+    spike = bool(
+        average
+        and recent_rate
+        and len(recent) >= rules.spike_window_days
+        and recent_rate >= rules.spike_ratio * average
+    )
+    rate = recent_rate if spike else average
+    assert meter.last_at is not None
+    elapsed = max(0.0, now.timestamp() - meter.last_at) / DAY
+    remaining = max(0.0, share * per.pages - (rate or 0.0) * elapsed)
+    days_left = days_left_total = None
+    if rate:
+        days_left = remaining / rate
+        days_left_total = (remaining + track.balance * per.pages) / rate
+    weekly = _weekly_cartridges(usage, per.pages, rules.high_usage_weeks)
+    heavy = bool(weekly) and all(w >= rules.high_usage_cartridges_per_week for w in weekly)
+    high = heavy and len(weekly) == rules.high_usage_weeks
+    return Forecast(
+        unit=PAGES,
+        rate=rate,
+        rate_average=average,
+        rate_recent=recent_rate,
+        remaining=remaining,
+        capacity=round(per.pages, 1),
+        days_left=days_left,
+        days_left_total=days_left_total,
+        balance=track.balance,
+        confidence=round(_confidence(window, rules, False) * (1 - per.spread), 2),
+        days_with_data=len(window),
+        spike=spike,
+        high_usage=high,
+        high_usage_suspected=heavy and not high,
+        weekly_cartridges=tuple(round(w, 2) for w in weekly),
+        basis=BY_PAGES,
+        why=f"{why}, {per.describe()}",
+    )
+
+
+def _cold_start(track: Track, now: datetime, rules: Rules, level: Forecast) -> Forecast:
+    """R7-R9 before any usage rate: what the level or the alert says is left, used at a
+    conservative default rate (a cartridge in `cold_start_cartridge_days`), so an empty, low
+    or nearly empty cartridge is ordered on its first reading."""
+    size = track.capacity or 100.0
+    unit = track.unit or PERCENT
+    if _empty(track.last_value, track.meter.alert):
+        left, said = 0.0, "empty"
+    elif track.last_value is not None:
+        left, said = level.remaining if level.remaining is not None else track.last_value, None
+    else:
+        left, said = rules.cold_start_low_share * size, "low"
+    rate = size / rules.cold_start_cartridge_days
+    days = round(rules.cold_start_cartridge_days)
+    why = f"no usage rate yet: a cartridge taken to last {days} days"
+    return replace(
+        level,
+        unit=unit,
+        rate=rate,
+        remaining=left,
+        capacity=size,
+        days_left=left / rate,
+        days_left_total=(left + track.balance * size) / rate,
+        confidence=0.1,
+        basis=COLD_START,
+        why=f"{said}; {why}" if said else why,
+    )
+
+
+def _by_level(track: Track, now: datetime, rules: Rules) -> Forecast:
+    """Where the supply stands at `now` from its level series alone (R7, R6, R12)."""
     usage = track.usage
     window = [u for u in usage[-rules.rate_window_days :] if u is not None]
     recent = [u for u in usage[-rules.spike_window_days :] if u is not None]
@@ -287,7 +552,8 @@ def forecast(track: Track, now: datetime, rules: Rules) -> Forecast:
         remaining = max(0.0, track.last_value - (rate or 0.0) * elapsed)
         if rate is not None:
             stock = remaining + track.balance * (size or 0.0)
-            days_left = remaining / rate if rate > 0 else math.inf
+            # An empty cartridge has 0 days left at any rate, a printer that stopped too.
+            days_left = remaining / rate if rate > 0 else 0.0 if remaining <= 0 else math.inf
             days_left_total = stock / rate if rate > 0 else math.inf
     weekly = _weekly_cartridges(usage, size, rules.high_usage_weeks)
     heavy = bool(weekly) and all(w >= rules.high_usage_cartridges_per_week for w in weekly)

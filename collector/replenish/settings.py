@@ -32,6 +32,10 @@ class Rules:
     waste_per_black: int = 1  # R11: waste containers shipped with each black toner
     disconnected_after_days: float = 7  # R16: no reading this long: disconnected
     disconnected_followup_days: float = 30  # R16: the final follow-up
+    # R7 cold start: before a usage rate is known, a cartridge is taken to last this many
+    # days (a conservative default: an office laser cartridge lasts 2 to 6 months).
+    cold_start_cartridge_days: float = 60
+    cold_start_low_share: float = 0.1  # R7 cold start: a "low" alert, this share left
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -49,7 +53,13 @@ class Rules:
                 raise ValueError(f"{f.name}: must be a whole number, not {value!r}")
             if not isinstance(value, int | float) or value < 0 or value != value:
                 raise ValueError(f"{f.name}: must be a number >= 0, not {value!r}")
-        positive = ("supply_days", "rate_window_days", "min_history_days", "history_days")
+        positive = (
+            "supply_days",
+            "rate_window_days",
+            "min_history_days",
+            "history_days",
+            "cold_start_cartridge_days",
+        )
         for name in (*positive, "spike_window_days", "spike_ratio", "high_usage_weeks"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")

@@ -95,7 +95,7 @@ def load(conn: Connection, now: datetime) -> Snapshot:
         for row in conn.execute(query)
     }
     registered = [
-        Supply(row.serial, row.supply_id, row.kind, row.colour, row.sku)
+        Supply(row.serial, row.supply_id, row.kind, row.colour, row.sku, row.rated_yield)
         for row in conn.execute(
             select(asr_supplies).order_by(asr_supplies.c.serial, asr_supplies.c.supply_id)
         )
@@ -131,6 +131,9 @@ def _points(
             supplies.c.grams_used,
             supplies.c.quality,
             supplies.c.receptacle,
+            supplies.c.level,
+            readings.c.page_count,
+            readings.c.toner_alert,
         )
         .select_from(readings)
         .join(supplies, supplies.c.reading_id == readings.c.id)
@@ -142,11 +145,23 @@ def _points(
         .where(readings.c.received_at > since, readings.c.received_at <= until)
     )
     points: dict[Key, list[Point]] = defaultdict(list)
-    for serial, supply_id, read_at, percent, left, used, quality, receptacle in conn.execute(query):
-        key = (serial, supply_id)
+    for row in conn.execute(query):
+        key = (row.serial, row.supply_id)
         track = tracks.get(key)
         hint = track.unit if track is not None else None
-        points[key].append(point_of(read_at, percent, left, used, quality, receptacle, hint))
+        point = point_of(
+            row.read_at,
+            row.percent,
+            row.grams_left,
+            row.grams_used,
+            row.quality,
+            row.receptacle,
+            hint,
+            level=row.level,
+            pages=row.page_count,
+            alert=row.toner_alert,
+        )
+        points[key].append(point)
     return points
 
 

@@ -178,10 +178,12 @@ def test_r7_holiday_lull_does_not_lower_rate_below_average() -> None:
 
 
 def test_r7_min_history_days_before_a_rate() -> None:
-    """R7: fewer than min_history_days (3) days of usage: no rate, confidence 0; then a rate."""
+    """R7: fewer than min_history_days (3) days of usage: no rate from the level; a cold start
+    (a 300 g cartridge taken to last 60 days: 5 g a day) until then; then the rate."""
     two = forecast_of(daily([10.0, 10.0]))
-    assert (two.rate, two.rate_average, two.days_left, two.days_left_total) == (None,) * 4
-    assert two.confidence == 0.0
+    assert (two.rate_average, two.basis) == (None, "cold-start")
+    assert (two.rate, two.days_left, two.days_left_total) == (5.0, 56.0, 56.0)
+    assert two.confidence == 0.1
     assert two.days_with_data == 2
     assert two.remaining == 280.0
     three = forecast_of(daily([10.0] * 3))
