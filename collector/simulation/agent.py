@@ -1,21 +1,25 @@
 """The simulated edge agent: reads the world's devices as the real agent would, and pushes.
 
-Is: for each reachable device, the raw Printer-MIB supply rows a gauge-reporting printer
-gives (unit tenthsOfGrams, max capacity and level, class consumed or receptacle) decoded by
-the agent's own decoder (agent.decode, R1), in signed batches that go through the
-collector's real ingest (authentication, validation, storage), as an enrolled agent's do.
-Is not: SNMP on the wire (the agent's tests cover that) or HTTP (the ingest tests do).
+Is: for each reachable device, the raw Printer-MIB supply rows its gauge gives (unit, max
+capacity and level as collector.simulation.gauges says for the supply's gauge kind, class
+consumed or receptacle) and its hrPrinterDetectedErrorState (noToner while a toner or ink
+supply is empty, whatever the gauge shows), decoded by the agent's own decoder (agent.decode,
+R1), with the device's page counter (prtMarkerLifeCount, impressions), in signed batches
+that go through the collector's real ingest (authentication, validation, storage), as an
+enrolled agent's do.
+Is not: SNMP on the wire (the agent's tests cover that) or HTTP (the ingest tests do); it
+raises no other error bit (no lowToner: the simulated devices do not say "low").
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.decode import decode_supply
+from agent.decode import decode_errors, decode_supply
 from agent.profile import Profile, load_profile
 from agent.snmp.ber import Value
 from collector.service import Collector
@@ -25,10 +29,10 @@ from wire.enroll import EnrollRequest, encode_message
 from wire.reading import PrinterReading, Status, Supply
 from wire.signing import encode_public_key, sign
 
-# Printer-MIB codes (mibs/printer.toml): class, type and unit of a supply row.
+# Printer-MIB codes (mibs/printer.toml): class and type of a supply row, the counter's unit.
 _CONSUMED, _FILLED = 3, 4
 _TYPES = {"toner": 3, "waste": 4, "ink": 5}
-_TENTHS_OF_GRAMS = 13
+_IMPRESSIONS = 7
 BATCH_SIZE = 500
 AGENT_VERSION = "sim"
 
@@ -55,9 +59,17 @@ class SimAgent:
         response = await self.collector.enroll(encode_message(request))
         self.agent_id = response.agent_id
 
-    def read(self, serial: str, model: str | None, slots: list[Slot]) -> PrinterReading:
-        """What the agent's poll of this device reports (R1)."""
+    def read(
+        self,
+        serial: str,
+        model: str | None,
+        slots: Sequence[Slot],
+        page_count: int | None = None,
+    ) -> PrinterReading:
+        """What the agent's poll of this device reports (R1), with its page counter."""
         supplies = tuple(self._supply(i, slot) for i, slot in enumerate(slots))
+        empty = any(not slot.waste and slot.remaining() <= 0 for slot in slots)
+        errors = decode_errors(self.profile, self._error_state(["noToner"] if empty else []))
         return PrinterReading(
             serial=serial,
             serial_source="prtGeneralSerialNumber",
@@ -66,25 +78,38 @@ class SimAgent:
             sys_descr=model,
             vendor=None,
             uptime_seconds=None,
-            page_count=None,
+            page_count=page_count,
             power_on_count=None,
-            counter_unit=None,
-            status=Status("running", "idle", (), "ready"),
+            counter_unit=None if page_count is None else self._counter_unit,
+            status=Status("running", "idle", errors, "ready"),
             supplies=supplies,
         )
+
+    def _error_state(self, names: list[str]) -> bytes:
+        """hrPrinterDetectedErrorState with these bits set (bit 0 = MSB of the first octet)."""
+        state = bytearray(2)
+        for name in names:
+            bit = self.profile.error_bits.index(name)
+            state[bit // 8] |= 0x80 >> (bit % 8)
+        return bytes(state)
+
+    @property
+    def _counter_unit(self) -> str | None:
+        return self.profile.enums["counterUnit"].get(_IMPRESSIONS)
 
     def _supply(self, position: int, slot: Slot) -> Supply:
         spec = slot.spec
         what = {"toner": "Toner", "ink": "Ink", "waste": "Waste Toner Container"}[spec.kind]
         description = f"{(spec.colour or '').title()} {what}".strip()
         # A receptacle's level is the room left in it (RFC 3805), a cartridge's the toner left.
+        shown = spec.gauge.shows(slot.remaining(), spec.capacity_grams)
         row: dict[str, Value] = {
             "description": description.encode(),
             "class": _FILLED if slot.waste else _CONSUMED,
             "type": _TYPES[spec.kind],
-            "unit": _TENTHS_OF_GRAMS,
-            "maxCapacity": round(spec.capacity_grams * 10),
-            "level": round(slot.remaining() * 10),
+            "unit": shown.unit,
+            "maxCapacity": shown.max_capacity,
+            "level": shown.level,
         }
         return decode_supply(self.profile, None, 1, supply_index(position), row, {})
 

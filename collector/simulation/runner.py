@@ -13,10 +13,12 @@ fresh store (R4); each simulated day, in order:
 6. the real daily run (collector.replenish.job.run_plan) forecasts, plans and writes orders
    and notices at 23:00;
 7. the new shipments are shipped, or backordered when the scenario says so (R15).
-The report counts stock-outs, orders, shipments, spares on site and the notices written.
-With `policy="naive"` the same world is run with the naive policy instead of the collector
-(one cartridge when a supply reads under 10 %, one shipment per order): the baseline of
-docs/replenishment.md.
+The fleet's registration carries each supply's rated `yield_pages` (rated_yield). The report
+(collector.simulation.report) counts stock-outs, orders, shipments, spares on site and the
+notices written, and per supply its gauge, installs and stock-out days. With
+`policy="naive"` the same world is run with the naive policy instead of the collector
+(collector.simulation.naive: one cartridge when a supply's gauge reads under 10 %, one
+shipment per order): the baseline of docs/replenishment.md.
 Is not: a second implementation of the rules: the ASR policy is the collector's own code.
 """
 
@@ -36,7 +38,9 @@ from collector.replenish.job import run_plan
 from collector.service import Collector, Settings
 from collector.simulation.agent import SimAgent, supply_index
 from collector.simulation.contract import Fleet, Usage
-from collector.simulation.world import Key, World
+from collector.simulation.naive import naive
+from collector.simulation.report import EMAILS, tally
+from collector.simulation.world import Key, World, backorder_delay
 from collector.store import fleet as store
 from collector.store.database import Database
 from collector.store.migrate import migrate
@@ -49,18 +53,7 @@ from collector.store.schema import (
     supply_tracks,
 )
 
-EMAILS = (
-    "order_placed",
-    "shipped",
-    "backordered",
-    "disconnected",
-    "disconnected_followup",
-    "registered",
-    "backorder_shipped",  # beyond the contract: also counted in "shipped"
-    "reconnected",
-)
 FIGURES = ("rate_per_day", "days_left_total", "balance")  # of each order line, in the log
-NAIVE_THRESHOLD = 0.10  # the naive policy orders under 10 % left (over 90 % full for waste)
 
 
 @dataclass
@@ -96,17 +89,12 @@ def _at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=timezone.utc)
 
 
-def _backorder_delay(fleet: Fleet, skus: set[str], day: date) -> int:
-    delays = [b.delay_days for b in fleet.backorders if b.sku in skus and b.start <= day <= b.end]
-    return max(delays, default=0)
-
-
 async def simulate(
     fleet: Fleet, usage: Usage, policy: str = "asr", database: Path | None = None
 ) -> dict[str, Any]:
     """Run the fleet's days under `policy` ('asr' or 'naive'); the report."""
     if policy == "naive":
-        return _naive(fleet, usage)
+        return naive(fleet, usage)
     if policy != "asr":
         raise ValueError(f"policy must be 'asr' or 'naive', not {policy!r}")
     # The fleet and its usage (1.5 million rows for 1,000 devices over a year) live as long
@@ -156,7 +144,7 @@ async def _asr(fleet: Fleet, usage: Usage, db: Database) -> dict[str, Any]:
         world.live_day(day, usage)
         clock.now = _at(today, 12)
         reachable = [
-            agent.read(serial, models[serial], slots)
+            agent.read(serial, models[serial], slots, world.page_count(serial))
             for serial, slots in world.devices.items()
             if usage.reachable[serial][day]
         ]
@@ -207,6 +195,7 @@ async def _register(fleet: Fleet, db: Database, now: datetime) -> None:
                         colour=spec.colour,
                         sku=spec.sku,
                         capacity_grams=spec.capacity_grams,
+                        rated_yield=spec.yield_pages,
                     )
                     for i, spec in enumerate(device.supplies)
                 ),
@@ -224,7 +213,7 @@ async def _move_along(db: Database, world: World, log: Log, day: int, now: datet
     arriving = log.pending.pop(day, [])
     for delivery in arriving:
         for key, quantity in delivery.lines:
-            world.deliver(key, quantity)
+            world.deliver(key, quantity, day)
     await store.move_shipments(db, [int(d.shipment) for d in arriving], store.DELIVERED, now)
 
 
@@ -253,7 +242,7 @@ async def _ship_new(fleet: Fleet, db: Database, log: Log, day: int, now: datetim
         lines[row.id].append(row)
     shipped, backordered = [], []
     for shipment_id, rows in lines.items():
-        delay = _backorder_delay(fleet, {row.sku for row in rows}, fleet.date_of(day))
+        delay = backorder_delay(fleet, {row.sku for row in rows}, fleet.date_of(day))
         delivery = Delivery(
             str(shipment_id),
             [((row.serial, row.supply_id), row.quantity) for row in rows],
@@ -313,7 +302,7 @@ async def _report(
             conn.execute(select(device_states.c.serial).where(device_states.c.high_usage)).scalars()
         )
     )
-    report = _tally(fleet, world, log.orders, policy)
+    report = tally(fleet, world, log.orders, policy)
     report["emails"] = {kind: kinds.get(kind, 0) for kind in EMAILS}
     report["emails"]["shipped"] += kinds.get("backorder_shipped", 0)  # R15: shipping emails
     report["readings"] = log.readings
@@ -324,104 +313,11 @@ async def _report(
     for serial, entry in report["per_device"].items():
         entry["state"] = states.get(serial, "unknown")
         entry["high_usage"] = serial in high
-        entry["supplies"] = {}
     for serial, supply_id, figures in tracks:
-        report["per_device"][serial]["supplies"][supply_id] = {k: figures.get(k) for k in FIGURES}
+        supply = report["per_device"][serial]["supplies"].setdefault(supply_id, {})
+        supply.update({k: figures.get(k) for k in FIGURES})
     # R6: flagged devices are the helpdesk's to supply by hand, which no scenario models.
     report["stockout_device_days_asr_managed"] = sum(
         entry["stockout_days"] for entry in report["per_device"].values() if not entry["high_usage"]
     )
-    return report
-
-
-def _tally(
-    fleet: Fleet, world: World, orders_log: list[dict[str, Any]], policy: str
-) -> dict[str, Any]:
-    per_device: dict[str, dict[str, Any]] = {}
-    by_serial = Counter(entry["serial"] for entry in orders_log)
-    for device in fleet.devices:
-        per_device[device.serial] = {
-            "stockout_days": world.stockout_days.get(device.serial, 0),
-            "first_stockout": _day_or_none(fleet, world.first_stockout.get(device.serial)),
-            "max_spares": {
-                spec.id: world.peak_spares.get((device.serial, spec.id), 0)
-                for spec in device.supplies
-            },
-            "orders": by_serial.get(device.serial, 0),
-            "state": None,
-        }
-    return {
-        "policy": policy,
-        "start": fleet.start.isoformat(),
-        "days": fleet.days,
-        "lead_days": fleet.lead_days,
-        "devices": len(fleet.devices),
-        "stockout_device_days": sum(world.stockout_days.values()),
-        "orders": len(orders_log),
-        "shipments": len({entry["shipment"] for entry in orders_log}),
-        "cartridges_shipped": sum(entry["quantity"] for entry in orders_log),
-        "spare_cartridge_days": world.spare_days,
-        "max_spares_on_site": world.max_spares,
-        "max_spares_at_one_site": world.max_spares_site,
-        "early_swaps": [
-            {"day": fleet.date_of(d).isoformat(), "serial": s, "supply": k, "left_grams": g}
-            for d, s, k, g in world.early_swaps
-        ],
-        "per_device": per_device,
-        "orders_log": orders_log,
-    }
-
-
-def _day_or_none(fleet: Fleet, day: int | None) -> str | None:
-    return None if day is None else fleet.date_of(day).isoformat()
-
-
-def _naive(fleet: Fleet, usage: Usage) -> dict[str, Any]:
-    """The baseline: one cartridge when a supply reads under 10 %, one shipment per order."""
-    world = World.of(fleet)
-    orders_log: list[dict[str, Any]] = []
-    arriving: dict[int, list[Key]] = defaultdict(list)
-    outstanding: set[Key] = set()  # ordered, not yet arrived: no second order meanwhile
-    swaps = defaultdict(list)
-    for swap in fleet.replacements:
-        swaps[fleet.day_index(swap.date)].append((swap.serial, swap.supply))
-    extras = defaultdict(list)
-    for extra in fleet.extra_orders:
-        extras[fleet.day_index(extra.date)].append(extra)
-    number = 0
-    for day in range(fleet.days):
-        for key in arriving.pop(day, []):
-            world.deliver(key, 1)
-            outstanding.discard(key)
-        for key in swaps.get(day, ()):
-            world.swap_early(day, key)
-        world.live_day(day, usage)
-        wanted = [(e.serial, e.supply, e.quantity, "extra") for e in extras.get(day, ())]
-        for (serial, supply_id), slot in world.slots.items():
-            if not usage.reachable[serial][day] or (serial, supply_id) in outstanding:
-                continue
-            if slot.spares == 0 and slot.remaining() < NAIVE_THRESHOLD * slot.spec.capacity_grams:
-                wanted.append((serial, supply_id, 1, "naive"))
-        for serial, supply_id, quantity, reason in wanted:
-            spec = world.slots[serial, supply_id].spec
-            delay = _backorder_delay(fleet, {spec.sku}, fleet.date_of(day))
-            number += 1
-            for _ in range(quantity):
-                arriving[day + delay + fleet.lead_days].append((serial, supply_id))
-            if reason == "naive":
-                outstanding.add((serial, supply_id))
-            orders_log.append(
-                {
-                    "day": fleet.date_of(day).isoformat(),
-                    "shipment": f"naive-{number}",
-                    "serial": serial,
-                    "supply": supply_id,
-                    "sku": spec.sku,
-                    "quantity": quantity,
-                    "reason": reason,
-                }
-            )
-        world.end_of_day()
-    report = _tally(fleet, world, orders_log, "naive")
-    report["emails"] = dict.fromkeys(EMAILS, 0)
     return report
