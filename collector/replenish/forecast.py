@@ -244,7 +244,8 @@ def advance(
         gap = (at - last_at) / DAY
         # A coarse gauge flickers a whole step (10 % or more) up and down: there only a rise
         # of half a cartridge is a new one (a real swap goes from near empty to near full).
-        jump = max(rules.install_jump_share, 0.5) if coarse else rules.install_jump_share
+        flickers = coarse or meter.step is not None
+        jump = max(rules.install_jump_share, 0.5) if flickers else rules.install_jump_share
         # R13 in the dark: a rise too small to be a swap, after long enough for the old
         # cartridge to run out at its rate, with a cartridge on site, is a swap too.
         dark_swap = (
@@ -262,9 +263,14 @@ def advance(
             installs.append(Install(point.at, last_value, left_at_swap, early))
             used = (last_value - left_at_swap) + max(0.0, size - value)
             balance, count = max(0, balance - 1), count + 1
+            went_in = (
+                None if early else _went_in(meter, before, printed, last_value / size, fleet, rated)
+            )
             meter = pages.learned(meter) if not early else replace(meter, anchor=None, mark=None)
-            if meter.last is not None and (meter.step is None or value >= size):
+            if meter.last is not None and meter.step is None:
                 meter = pages.marked(meter, pages.Mark(meter.last, value / size))
+            elif went_in is not None:  # a coarse gauge: full when it went in
+                meter = pages.marked(meter, pages.Mark(went_in, 1.0))
         elif rise > 0:
             # Noise (toner settling, a rounding step back): keep the lower level.
             _spread(usage, start, day_number_of(last_at), day, 0.0)
@@ -333,6 +339,25 @@ def _mark(
         crossed = min(size, value + step * size / 100.0)
         return pages.marked(meter, pages.Mark(before + printed / 2, crossed / size))
     return meter
+
+
+def _went_in(
+    meter: Meter,
+    before: int | None,
+    printed: float,
+    share_before: float,
+    fleet: Yield | None,
+    rated: int | None,
+) -> float | None:
+    """The page count when a cartridge that ran out went in: when the old one's pages ran out
+    (its latest mark less the pages since, at its pages per cartridge), within the pages
+    printed since the reading before."""
+    per = pages.pages_per_cartridge(meter, fleet, rated)
+    if before is None or per is None:
+        return None
+    m = meter.mark
+    left = m.left - (before - m.pages) / per.pages if m is not None else share_before
+    return before + min(printed, max(0.0, left * per.pages))
 
 
 def _dark_swaps(
@@ -410,7 +435,8 @@ def forecast(
     per = pages.pages_per_cartridge(meter, fleet, rated)
     step = meter.step if track.unit == PERCENT and not track.coarse else None
     value, size = track.last_value, track.capacity or (100.0 if track.unit == PERCENT else None)
-    empty = _empty(value, meter.alert)
+    # A coarse gauge shows 0 while less than a step is left: there only noToner is empty.
+    empty = meter.alert == EMPTY if step is not None else _empty(value, meter.alert)
     by_pages = None
     if per is not None and meter.last is not None and meter.last_at is not None:
         if empty:
