@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from collector.replenish.forecast import Forecast
+from collector.replenish.forecast import COLD_START, NONE, WATCH, Forecast
 from collector.replenish.settings import Rules
 
 DISCONNECTED = "disconnected"
@@ -93,7 +93,12 @@ def device_state(facts: DeviceFacts, now: datetime, rules: Rules) -> DeviceState
     if due:
         what = f"{', '.join(due)} at the {rules.trigger_days:g}-day trigger{flag}"
         return DeviceState(ACTIVATION, what)
-    unknown = [s for s, f in consumed if f.rate is None]
+    # A cold start orders at a default rate; a gauge watched or not forecast has none.
+    unknown = [
+        f"{s} ({f.why})" if f.why else s
+        for s, f in consumed
+        if f.rate is None or f.basis in (COLD_START, WATCH, NONE)
+    ]
     if unknown:
         return DeviceState(NO_USAGE_RATE, f"no usage rate yet for {', '.join(unknown)}{flag}")
     if facts.delivered_ever:
