@@ -8,6 +8,10 @@ is a small fleet (1 to 6 devices) whose usage makes one replenishment rule show 
 weekends and closures do not, each working day varies by up to NOISE around the device's
 mean, black is used more than colours, and the waste container collects WASTE_SHARE of the
 toner used that day and is sized to last about as long as one black cartridge (R11).
+The gauge scenarios (issue 14) also give every supply a `gauge` kind and its box's rated
+`yield_pages` (RATED_PAGES_PER_GRAM), and usage.csv a `pages` column: the pages of a day
+follow its black grams at the office's real yield (a share of the rated one) with +-10 %
+coverage noise.
 Is not: a simulator. It writes what the devices *would* use; running out, orders and
 deliveries are the collector's simulator's business. Dates in a scenario past `days` are
 dropped, and the early replacement dates are chosen by a rough shadow of the default rules.
@@ -22,7 +26,7 @@ import json
 import random
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,11 @@ WASTE_LIFE = 1.15  # black cartridges one waste container lasts, for the usage i
 COLOURS = ("cyan", "magenta", "yellow")
 SKU_LETTER = {"black": "K", "cyan": "C", "magenta": "M", "yellow": "Y"}
 CSV_HEADER = "date,serial,supply,grams,reachable\n"
+RATED_PAGES_PER_GRAM = 40  # a 300 g black cartridge is rated 12,000 pages (ISO/IEC 19752, 5 %)
+COVERAGE_NOISE = 0.1  # a day's pages per black gram vary by up to this around the real yield
 
 Row = tuple[str, str, str, float, int]  # date, serial, supply, grams, reachable
+Key = tuple[str, str]  # date, serial
 
 
 # -- models and usage profiles --------------------------------------------------------------------
@@ -161,8 +168,11 @@ class Device:
     boosts: tuple[Boost, ...] = ()
     offline: frozenset[int] = frozenset()  # days with reachable = 0
     noise: float = NOISE
+    gauge: str | None = None  # every supply's `gauge` kind, when the scenario gives one
+    real_yield: float = 1.0  # pages a cartridge really gives here, as a share of the rated
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, yields: bool = False) -> dict[str, Any]:
+        """The fleet.json device; with `yields`, each supply's rated `yield_pages`."""
         supplies: list[dict[str, Any]] = []
         for s in self.model.supplies:
             item: dict[str, Any] = {"id": s.id, "kind": s.kind}
@@ -173,6 +183,10 @@ class Device:
                 capacity_grams=_number(s.capacity),
                 start_grams=_number(self.start_grams[s.id]),
             )
+            if self.gauge is not None:
+                item["gauge"] = self.gauge
+            if yields:
+                item["yield_pages"] = rated_yield(self.model, s)
             supplies.append(item)
         return {
             "serial": self.serial,
@@ -202,6 +216,15 @@ class Customer:
             "contacts": [{"id": c, "email": f"{c}@{self.id}.example"} for c in self.contacts],
             "sites": [{"id": i, "address": a} for i, a in self.sites],
         }
+
+
+def rated_yield(model: Model, supply: SupplySpec) -> int:
+    """The pages on a cartridge's box: RATED_PAGES_PER_GRAM per gram, in hundreds; a waste
+    container's, the pages of the WASTE_LIFE black cartridges it is sized for."""
+    grams = (
+        WASTE_LIFE * model.supply("black").capacity if supply.kind == "waste" else supply.capacity
+    )
+    return int(round(RATED_PAGES_PER_GRAM * grams, -2))
 
 
 def _number(value: float) -> float | int:
@@ -312,31 +335,51 @@ def usage_rows(
     return rows
 
 
+def page_counts(devices: Sequence[Device], rows: Sequence[Row], seed: int) -> dict[Key, int]:
+    """Pages per (date, serial): the day's black grams at the device's real yield
+    (RATED_PAGES_PER_GRAM times `real_yield`) with +-COVERAGE_NOISE, each device drawing from
+    its own generator."""
+    rate = {d.serial: RATED_PAGES_PER_GRAM * d.real_yield for d in devices}
+    rng = {d.serial: random.Random(f"{seed}:pages:{d.serial}") for d in devices}
+    low, span = 1.0 - COVERAGE_NOISE, 2 * COVERAGE_NOISE
+    pages: dict[Key, int] = {}
+    for day, serial, supply, grams, _ in rows:
+        if supply == "black":
+            noise = low + span * rng[serial].random() if grams > 0 else 1.0
+            pages[day, serial] = round(grams * rate[serial] * noise)
+    return pages
+
+
 # -- scenarios ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A fleet.json object and its usage.csv rows."""
+    """A fleet.json object and its usage.csv rows (and pages per date and serial, if any)."""
 
     name: str
     description: str  # one line, names the rules it exercises
     fleet: dict[str, Any]
     usage: list[Row] = field(repr=False)
+    pages: Mapping[Key, int] | None = field(default=None, repr=False)
 
     def write(self, directory: Path) -> tuple[Path, Path]:
         """Write DIRECTORY/fleet.json and DIRECTORY/usage.csv; both paths."""
         directory.mkdir(parents=True, exist_ok=True)
         fleet_path, usage_path = directory / "fleet.json", directory / "usage.csv"
         fleet_path.write_text(json.dumps(self.fleet, indent=1) + "\n", encoding="utf-8")
+        pages = self.pages
         with usage_path.open("w", encoding="utf-8", newline="") as out:
-            out.write(CSV_HEADER)
             rows = self.usage
-            for i in range(0, len(rows), 50_000):
+            if pages is None:
+                out.write(CSV_HEADER)
+                for i in range(0, len(rows), 50_000):
+                    chunk = rows[i : i + 50_000]
+                    out.write("".join([f"{a},{b},{c},{g:.2f},{r}\n" for a, b, c, g, r in chunk]))
+            else:
+                out.write(CSV_HEADER.replace("\n", ",pages\n"))
                 out.write(
-                    "".join(
-                        [f"{a},{b},{c},{g:.2f},{r}\n" for a, b, c, g, r in rows[i : i + 50_000]]
-                    )
+                    "".join([f"{a},{b},{c},{g:.2f},{r},{pages[a, b]}\n" for a, b, c, g, r in rows])
                 )
         return fleet_path, usage_path
 
@@ -363,6 +406,7 @@ class Plan:
     closed: frozenset[int] = frozenset()
     extra: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
     usage: list[Row] | None = None
+    pages: bool = False  # rated yields in fleet.json and a pages column in usage.csv
 
 
 def _assemble(name: str, description: str, plan: Plan, run: Run) -> Scenario:
@@ -372,7 +416,7 @@ def _assemble(name: str, description: str, plan: Plan, run: Run) -> Scenario:
         "days": run.days,
         "lead_days": run.lead_days,
         "customers": [c.as_json() for c in plan.customers or [ACME_SELF]],
-        "devices": [d.as_json() for d in plan.devices],
+        "devices": [d.as_json(plan.pages) for d in plan.devices],
     }
     end = run.date(run.days)
     for key, entries in plan.extra.items():
@@ -382,7 +426,8 @@ def _assemble(name: str, description: str, plan: Plan, run: Run) -> Scenario:
     usage = plan.usage
     if usage is None:
         usage = usage_rows(plan.devices, run.days, run.seed, plan.closed)
-    return Scenario(name, description, fleet, usage)
+    pages = page_counts(plan.devices, usage, run.seed) if plan.pages else None
+    return Scenario(name, description, fleet, usage, pages)
 
 
 SCENARIOS: dict[str, Callable[..., Scenario]] = {}
@@ -637,6 +682,71 @@ def long_lead(run: Run) -> Plan:
 )
 def inkjet(run: Run) -> Plan:
     return Plan([_device(run.rng, _serial(1), INKJET, INK_OFFICE, black_left=0.4)])
+
+
+# -- gauges, yields and cold starts (issue 14) ----------------------------------------------------
+
+
+def _gauged(devices: Iterable[Device], gauge: str, real_yield: float = 1.0) -> list[Device]:
+    """The devices with every supply on `gauge`, their cartridges giving `real_yield` times
+    the rated pages."""
+    return [replace(d, gauge=gauge, real_yield=real_yield) for d in devices]
+
+
+def _gauge_scenario(name: str, gauge: str, what: str) -> None:
+    """Register `name`: the steady office's 2 colour MFPs with every supply on `gauge`."""
+
+    def plan(run: Run) -> Plan:
+        return Plan(_gauged(_office_pair(run.rng), gauge), pages=True)
+
+    plan.__name__ = plan.__qualname__ = name.replace("-", "_")
+    description = (
+        f"The steady office's 2 colour MFPs, every supply's gauge {what}, rated yield_pages"
+        " and a pages column: supplied from what the gauge and the page counter say (R1, R7, R8)"
+    )
+    _scenario(name, description)(plan)
+
+
+_gauge_scenario("gauge-grams", "grams", '"grams" (exact tenths of grams: the reference)')
+_gauge_scenario("gauge-percent", "percent", '"percent" (whole percent, rounded down)')
+_gauge_scenario("gauge-steps-10", "steps:10", '"steps:10" (percent in steps of 10)')
+_gauge_scenario("gauge-steps-25", "steps:25", '"steps:25" (percent in steps of 25)')
+_gauge_scenario("gauge-steps-50", "steps:50", '"steps:50" (three stages: 100, 50, 0 %)')
+_gauge_scenario(
+    "gauge-some-remaining", "some-remaining", '"some-remaining" (-3 until empty, then 0)'
+)
+_gauge_scenario("gauge-unknown", "unknown", '"unknown" (-2 always, not even empty; noToner)')
+
+
+@_scenario(
+    "yield-below",
+    "The steady office on some-remaining gauges whose cartridges give 30 % fewer pages than"
+    " the rated yield_pages (heavy coverage): pages per cartridge learned, not believed (R7)",
+)
+def yield_below(run: Run) -> Plan:
+    return Plan(_gauged(_office_pair(run.rng), "some-remaining", 0.7), pages=True)
+
+
+@_scenario(
+    "yield-above",
+    "The steady office on some-remaining gauges whose cartridges give 20 % more pages than"
+    " the rated yield_pages (light coverage): no stockpile from a pessimistic rating (R7, R9)",
+)
+def yield_above(run: Run) -> Plan:
+    return Plan(_gauged(_office_pair(run.rng), "some-remaining", 1.2), pages=True)
+
+
+@_scenario(
+    "cold-start",
+    "3 colour MFPs registered with black at 0 g (out from day one), 3 % and 15 % of the"
+    " cartridge, pages column: supplied within the lead time with no usage rate yet (R7-R9)",
+)
+def cold_start(run: Run) -> Plan:
+    devices = [
+        _device(run.rng, _serial(n), COLOUR_MFP, NORMAL, black_left=left)
+        for n, left in ((1, 0.0), (2, 0.03), (3, 0.15))
+    ]
+    return Plan(devices, pages=True)
 
 
 # -- a big fleet ----------------------------------------------------------------------------------
