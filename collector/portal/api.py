@@ -422,3 +422,7 @@ def openapi_text() -> str:
 async def get_openapi(request: web.Request) -> web.Response:
     """The OpenAPI description of this API (no login needed)."""
     return web.Response(text=openapi_text(), content_type="application/yaml")
+
+
+# The helpdesk's queue has a module of its own; its routes join this table.
+from collector.portal import helpdesk_api as helpdesk_api  # noqa: E402

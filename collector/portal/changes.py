@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from collector import catalogue
 from collector.errors import InvalidRequest
 from collector.portal.errors import Forbidden, NotFound
 from collector.portal.inputs import (
@@ -293,8 +294,11 @@ async def assign_device(
 # --- R4: registration ----------------------------------------------------------------------
 
 
-def _supply_specs(conn: Connection, serial: str, model: str | None) -> list[fleet.SupplySpec]:
-    """R4, R5: the ASR supplies of the device's latest reading (toner, ink, waste)."""
+def _supply_specs(
+    conn: Connection, serial: str, model: str | None, book: catalogue.Catalogue
+) -> list[fleet.SupplySpec]:
+    """R4, R5: the ASR supplies of the device's latest reading (toner, ink, waste), each with
+    its part number and rated yield (R15; docs/catalogue.md)."""
     latest = conn.execute(
         select(readings.c.id, readings.c.payload)
         .where(readings.c.serial == serial)
@@ -318,11 +322,18 @@ def _supply_specs(conn: Connection, serial: str, model: str | None) -> list[flee
         supply_id = base if base not in taken else f"{base}-{index}"
         taken.add(supply_id)
         wire = described.get(index, {})
-        sku = wire.get("part_number") or wire.get("description")
-        if not sku:
-            sku = f"{model or 'device'}-{colour or kind}"
+        reported = wire.get("part_number")
+        # R15: the device's part number, else the catalogue's, else none ("part number
+        # needed"); the description is never one (docs/catalogue.md).
+        part = catalogue.resolve(
+            book, model, kind, colour, reported if isinstance(reported, str) else None
+        )
         grams = capacity / 10 if capacity and wire.get("unit") == "tenthsOfGrams" else None
-        specs.append(fleet.SupplySpec(supply_id, index, kind, colour, str(sku)[:120], grams))
+        specs.append(
+            fleet.SupplySpec(
+                supply_id, index, kind, colour, part.part_number, grams, part.rated_yield
+            )
+        )
     return specs
 
 
@@ -333,13 +344,17 @@ async def register_device(
     site_id: int,
     contact_id: int,
     now: datetime,
+    book: catalogue.Catalogue | None = None,
 ) -> None:
     """R4: a reporting device into ASR; the confirmation notice goes out in the same transaction.
 
     The device must be read by an agent of one of the customer's sites; its supplies are the
-    toner, ink and waste of its latest reading (R5).
+    toner, ink and waste of its latest reading (R5). Part numbers and rated yields come from
+    the device, else from `book` (default: the shipped catalogue), else are left to the
+    helpdesk (docs/catalogue.md).
     """
     _check_ids(serial, site_id, contact_id)
+    book = book or catalogue.default()
 
     def write(conn: Connection) -> None:
         seen = conn.execute(
@@ -358,7 +373,7 @@ async def register_device(
         if registered is not None:
             raise InvalidRequest(f"serial: {serial} is registered already", "serial")
         site, contact = _site_and_contact(conn, customer_id, site_id, contact_id)
-        specs = _supply_specs(conn, serial, seen.model)
+        specs = _supply_specs(conn, serial, seen.model, book)
         if not specs:
             raise InvalidRequest(
                 f"serial: {serial} reports no toner, ink or waste container (R5)", "serial"

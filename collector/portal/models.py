@@ -119,7 +119,7 @@ class SupplyView(_View):
     supply_id: str
     kind: str  # toner, ink, waste (R5)
     colour: str | None
-    sku: str
+    sku: str | None  # the part number; None: part number needed (the helpdesk gives it)
     unit: str | None  # g or % (what the rate is in)
     level_percent: float | None  # toner left (a waste container's room left), now
     rate_per_day: float | None  # in `unit` (R7)
@@ -139,7 +139,7 @@ class SupplyView(_View):
 class OrderLine(_View):
     serial: str
     supply_id: str
-    sku: str
+    sku: str | None  # None: part number needed; the shipment waits for it
     quantity: int
     reason: str  # trigger, consolidated, waste-with-black, spike, extra
 
@@ -254,3 +254,33 @@ class QuarantinedReading(_View):
     address: str | None
     batch_id: str
     owner_customer_id: str | None  # a conflict's: whose serial it is
+
+
+@dataclass(frozen=True)
+class PartNumberNeeded(_View):
+    """A registered supply with no part number: its order lines wait for the helpdesk's."""
+
+    serial: str
+    supply_id: str
+    kind: str
+    colour: str | None
+    customer_id: str
+    site_name: str
+    model: str | None
+    waiting_lines: int  # order lines without a part number, in shipments not yet sent
+    waiting_shipments: tuple[str, ...]  # their references (ASR-000123)
+
+
+@dataclass(frozen=True)
+class CannotForecast(_View):
+    """A supply the forecast has no usable evidence for (no level, no page counter)."""
+
+    serial: str
+    supply_id: str
+    kind: str
+    colour: str | None
+    customer_id: str
+    site_name: str
+    model: str | None
+    why: str  # the forecast's own words ("no level and no page counter")
+    updated_at: datetime  # the daily run that said so

@@ -760,3 +760,6 @@ async def quarantine_page(request: web.Request) -> web.Response:
 
 
 ROUTES.static("/static", STATIC)
+
+# The helpdesk's queue has a module of its own; its routes join this table.
+from collector.portal import helpdesk_pages as helpdesk_pages  # noqa: E402

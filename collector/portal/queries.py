@@ -653,7 +653,7 @@ def _unregistered_view(
                 supply_id=s.supply_index,
                 kind=s.kind,
                 colour=s.colour,
-                sku="",
+                sku=None,  # not registered: no part number yet
                 unit=None,
                 level_percent=points[-1][1] if points else None,
                 rate_per_day=None,

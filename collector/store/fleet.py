@@ -54,7 +54,7 @@ class SupplySpec:
     supply_index: str
     kind: str  # R5: toner, ink or waste
     colour: str | None
-    sku: str
+    sku: str | None  # the part number; None: part number needed (docs/catalogue.md)
     capacity_grams: float | None = None
     rated_yield: int | None = None  # pages per cartridge on the box (catalogue), if known
 

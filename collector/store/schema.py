@@ -289,7 +289,7 @@ asr_supplies = Table(
     Column("supply_index", String(32), nullable=False),  # readings' supplies.supply_index
     Column("kind", String(16), nullable=False),
     Column("colour", Text),
-    Column("sku", Text, nullable=False),
+    Column("sku", Text),  # the part number; NULL: part number needed (docs/catalogue.md)
     Column("capacity_grams", Float),
     Column("rated_yield", Integer),  # pages the cartridge is rated for (catalogue), if known
     PrimaryKeyConstraint("serial", "supply_id"),
@@ -399,7 +399,7 @@ orders = Table(
     Column("shipment_id", Id, ForeignKey("shipments.id"), nullable=False, index=True),
     Column("serial", Text, nullable=False),  # R3: for this device alone
     Column("supply_id", String(64), nullable=False),
-    Column("sku", Text, nullable=False),
+    Column("sku", Text),  # NULL: part number needed; the shipment waits for it
     Column("quantity", Integer, nullable=False),
     Column("reason", String(24), nullable=False),
     Column("figures", Json, nullable=False),  # what the decision was made from

@@ -4,9 +4,11 @@ Is: every step's write, one transaction each: the shipment's new status and time
 `shipment_events` row with the time and the source of the step (the plan, the helpdesk, the
 warehouse, the readings), the email notice in the outbox (R15), and, when a shipment is
 placed, its request to the warehouse in the fulfilment outbox (collector.fulfil.outbound) with
-the site's address of that moment (R3, R18). A step the shipment cannot take from where it is
-raises InvalidTransition and changes nothing; a step it has taken already changes nothing and
-says so (a warehouse may report twice).
+the site's address of that moment (R3, R18). A shipment with a line whose part number is not
+known yet ("part number needed") waits: its request is made when the helpdesk gives the last
+number (`release`), so a warehouse never gets a line without a real part number.
+A step the shipment cannot take from where it is raises InvalidTransition and changes nothing;
+a step it has taken already changes nothing and says so (a warehouse may report twice).
 Installed is read off the readings (R13): each install the daily run detects is given, oldest
 first, to the oldest shipped line of that supply still waiting for one; a shipment whose lines
 are all installed is installed (a line of a supply that never reports a number, which no
@@ -47,6 +49,7 @@ INSTALLED, CANCELLED = "installed", "cancelled"
 STATUSES = (PLACED, BACKORDERED, SHIPPED, DELIVERED, INSTALLED, CANCELLED)
 OPEN = (PLACED, BACKORDERED, SHIPPED)  # on their way: in the device's "toner ordered" state
 SOURCES = ("plan", "helpdesk", "warehouse", "readings", "customer")
+PART_NUMBER_NEEDED = "part number needed"  # a line without one: the shipment waits
 
 # Where a shipment may go from each status.
 NEXT: dict[str, tuple[str, ...]] = {
@@ -67,7 +70,10 @@ TIMES = {
 
 def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source: str) -> None:
     """New shipments' first event and their requests to the warehouse, in the caller's
-    transaction; each takes its site's address of now (R18) and names its devices (R3)."""
+    transaction; each takes its site's address of now (R18) and names its devices (R3).
+
+    A shipment with a line that has no part number yet waits: its event says "part number
+    needed" and no request is made until the helpdesk gives every number (`release`)."""
     if not shipment_ids:
         return
     conn.execute(  # the label's address: the site's now, kept whatever the site becomes
@@ -79,24 +85,49 @@ def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source:
             .scalar_subquery()
         )
     )
-    heads = conn.execute(
-        select(
-            shipments.c.id,
-            shipments.c.placed_at,
-            shipments.c.customer_id,
-            customers.c.name.label("customer_name"),
-            sites.c.name.label("site"),
-            sites.c.address,
-            contacts.c.display_name,
-            contacts.c.email,
-        )
-        .join(customers, customers.c.id == shipments.c.customer_id)
-        .join(sites, sites.c.id == shipments.c.site_id)
-        .join(contacts, contacts.c.id == shipments.c.contact_id)
-        .where(shipments.c.id.in_(shipment_ids))
-        .order_by(shipments.c.id)
-    ).all()
-    lines: dict[int, list[Line]] = defaultdict(list)
+    lines = _lines(conn, shipment_ids)
+    waiting = {i for i in shipment_ids if any(line.sku is None for line in lines[i])}
+    events = []
+    for shipment_id in sorted(shipment_ids):
+        detail: dict[str, Any] = {"lines": len(lines[shipment_id])}
+        if shipment_id in waiting:
+            detail["waiting"] = PART_NUMBER_NEEDED
+        events.append(_event(shipment_id, PLACED, now, source, detail))
+    _request(conn, [i for i in shipment_ids if i not in waiting], lines, now)
+    conn.execute(shipment_events.insert(), events)
+
+
+def release(conn: Connection, shipment_ids: Iterable[int], now: datetime) -> list[int]:
+    """Waiting shipments whose every line now has a part number get their warehouse request
+    (a description is never sent as one); the ids released. Cancelled or already requested
+    shipments are left alone."""
+    ids = sorted(set(shipment_ids))
+    if not ids:
+        return []
+    requested = set(
+        conn.execute(
+            select(fulfilment_requests.c.shipment_id).where(
+                fulfilment_requests.c.shipment_id.in_(ids)
+            )
+        ).scalars()
+    )
+    open_ = set(
+        conn.execute(
+            select(shipments.c.id).where(
+                shipments.c.id.in_(ids), shipments.c.status.in_((PLACED, BACKORDERED))
+            )
+        ).scalars()
+    )
+    candidates = [i for i in ids if i in open_ and i not in requested]
+    lines = _lines(conn, candidates)
+    ready = [i for i in candidates if lines[i] and all(line.sku for line in lines[i])]
+    _request(conn, ready, lines, now)
+    return ready
+
+
+def _lines(conn: Connection, shipment_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Each shipment's order lines (rows: serial, supply_id, sku, quantity, reason)."""
+    lines: dict[int, list[Any]] = defaultdict(list)
     for row in conn.execute(
         select(
             orders.c.shipment_id,
@@ -109,11 +140,37 @@ def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source:
         .where(orders.c.shipment_id.in_(shipment_ids))
         .order_by(orders.c.id)
     ):
-        lines[row.shipment_id].append(
-            Line(row.serial, row.supply_id, row.sku, row.quantity, row.reason)
+        lines[row.shipment_id].append(row)
+    return lines
+
+
+def _request(
+    conn: Connection, shipment_ids: Sequence[int], lines: dict[int, list[Any]], now: datetime
+) -> None:
+    """The warehouse requests of shipments whose lines all have part numbers (R3, R15)."""
+    if not shipment_ids:
+        return
+    heads = conn.execute(
+        select(
+            shipments.c.id,
+            shipments.c.placed_at,
+            shipments.c.customer_id,
+            customers.c.name.label("customer_name"),
+            sites.c.name.label("site"),
+            shipments.c.address,
+            contacts.c.display_name,
+            contacts.c.email,
         )
-    requests, events = [], []
+        .join(customers, customers.c.id == shipments.c.customer_id)
+        .join(sites, sites.c.id == shipments.c.site_id)
+        .join(contacts, contacts.c.id == shipments.c.contact_id)
+        .where(shipments.c.id.in_(shipment_ids))
+        .order_by(shipments.c.id)
+    ).all()
+    requests = []
     for head in heads:
+        if any(not line.sku for line in lines[head.id]):  # never a request without one
+            raise ValueError(f"shipment {head.id}: a line has no part number")
         request = Request(
             shipment_id=head.id,
             placed_at=head.placed_at,
@@ -123,7 +180,10 @@ def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source:
             address=head.address,
             contact_name=head.display_name,
             contact_email=head.email,
-            lines=tuple(lines[head.id]),
+            lines=tuple(
+                Line(row.serial, row.supply_id, row.sku, row.quantity, row.reason)
+                for row in lines[head.id]
+            ),
         )
         requests.append(
             {
@@ -133,9 +193,8 @@ def placed(conn: Connection, shipment_ids: Sequence[int], now: datetime, source:
                 "status": "pending",
             }
         )
-        events.append(_event(head.id, PLACED, now, source, {"lines": len(lines[head.id])}))
-    conn.execute(fulfilment_requests.insert(), requests)
-    conn.execute(shipment_events.insert(), events)
+    if requests:
+        conn.execute(fulfilment_requests.insert(), requests)
 
 
 async def advance(
