@@ -38,6 +38,8 @@ from collector.fulfil.message import Line, Request, Update, reference
 from collector.fulfil.outbound import DELIVERY_HEADER, Dispatcher
 from collector.fulfil.simulated import SimulatedWarehouse
 from collector.fulfil.simulated_app import SERVICE, WarehouseService, simulated_warehouse_app
+from collector.portal import helpdesk
+from collector.portal.principal import Principal
 from collector.store import fleet, shipping
 from collector.store.database import Database
 from collector.store.schema import (
@@ -984,3 +986,52 @@ def test_the_documented_bodies_and_worked_example_are_the_encoders_own() -> None
     assert datetime.fromtimestamp(timestamp, timezone.utc) == at + timedelta(days=8, minutes=1)
     value = signing.signature(key, timestamp, "9f86d081884c7d659a2feaa0c55ad015", body)
     assert f"X-ASR-Signature: {value}" in text and key_file in text
+
+
+# --- part number needed (issue 14) -----------------------------------------------------------
+
+
+async def test_r15_a_shipment_waits_for_its_part_numbers_then_is_sent_with_them(
+    db: Database,
+    pki: Pki,
+    keys: Keys,
+    clock: Clock,
+    warehouse: WarehouseFactory,
+    dispatchers: list[Dispatcher],
+) -> None:
+    """A line without a part number holds its shipment back from the warehouse (the supply is
+    still ordered); when the helpdesk gives the number, the request goes with it. A
+    description is never sent as a SKU."""
+    now = clock()
+    await fleet.add_customer(
+        db,
+        "rossi",
+        "self",
+        now,
+        sites_=[("milano", "Via Roma 1")],
+        contacts_=[fleet.ContactSpec("anna", "anna@rossi.example")],
+    )
+    toner = fleet.SupplySpec("black", "1.1", "toner", "black", "TN-K", 300.0)
+    waste = fleet.SupplySpec("waste", "1.5", "waste", None, None)  # part number needed
+    await fleet.register(
+        db, [fleet.DeviceSpec("IT-9", "rossi", "milano", "anna", "MFP", (toner, waste))], now
+    )
+    shipment = await fleet.record_extra_order(db, "IT-9", "black", 1, now)
+    assert await _requests(db) == {}  # waiting: nothing for the warehouse yet
+    events = await _rows(db, shipment_events, shipment_events.c.id)
+    assert [e.detail.get("waiting") for e in events] == [shipping.PART_NUMBER_NEEDED]
+    wh = await warehouse()
+    dispatcher = Dispatcher(db, _webhook(wh.url, keys, pki))
+    dispatchers.append(dispatcher)
+    idle = await dispatcher.send_due(now)
+    assert idle.acked == [] and wh.arrived == []
+    helpdesk_user = Principal(1, "hd", "helpdesk", None)
+    released = await helpdesk.set_part_number(db, helpdesk_user, "IT-9", "waste", "WT-9", now)
+    assert released == [shipment]
+    done = await dispatcher.send_due(now)
+    assert done.acked == [shipment]
+    [(_, body)] = wh.arrived
+    lines = [(line["supply_id"], line["sku"]) for line in json.loads(body)["lines"]]
+    assert lines == [("black", "TN-K"), ("waste", "WT-9")]
+    again = await helpdesk.set_part_number(db, helpdesk_user, "IT-9", "waste", "WT-10", now)
+    assert again == [] and len(await _requests(db)) == 1  # sent once; later numbers are new

@@ -303,6 +303,38 @@ async def test_starttls_and_login(db: Database, pki: Pki, tmp_path: Path) -> Non
         assert len(inbox.messages) == 3
 
 
+async def test_r15_the_order_email_carries_the_part_number_or_says_it_is_to_be_confirmed(
+    db: Database, smtp: tuple[Inbox, int]
+) -> None:
+    """The order email names each line's real part number (never a description); a line
+    waiting for one says so in plain words, in the reader's language (issue 14)."""
+    inbox, port = smtp
+    await store.add_customer(
+        db,
+        "rossi",
+        "self",
+        NOW,
+        language="it",
+        sites_=[("milano", "Via Roma 1")],
+        contacts_=[store.ContactSpec("anna", "anna@rossi.example", "Anna Rossi")],
+    )
+    toner = store.SupplySpec("black", "1.1", "toner", "black", "CF400A", 300.0)
+    waste = store.SupplySpec("waste", "1.5", "waste", None, None)  # part number needed
+    await store.register(
+        db, [store.DeviceSpec("IT-7", "rossi", "milano", "anna", "MFP", (toner, waste))], NOW
+    )
+    await store.record_extra_order(db, "IT-7", "black", 1, NOW)
+    await Mailer(db, _mail(port)).send_due(NOW)
+    [placed] = [m for m in inbox.messages if "CF400A" in str(m.get_body(("plain",)))]
+    text = placed.get_body(("plain",))
+    html = placed.get_body(("html",))
+    assert text is not None and html is not None
+    assert "(cod. CF400A)" in text.get_content()
+    assert "(cod. da confermare)" in text.get_content()
+    assert "CF400A" in html.get_content() and "codice da confermare" in html.get_content()
+    assert "None" not in text.get_content()
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_template_renders_with_and_without_optional_values(kind: str, language: str) -> None:
