@@ -73,6 +73,7 @@ from collector.store.schema import (
     readings,
     shipment_events,
     shipments,
+    supply_tracks,
 )
 from collector.tls import fingerprint, self_signed, server_context
 from demo.mailbox import SmtpSink
@@ -318,6 +319,7 @@ class Demo:
             }
 
         figures = await self.db.read(read)
+        gauges = await self._gauges()
         mails = self.sink.mailbox.mails
         languages = Counter(m.language for m in mails)
         registered = [p for p in self.printers if p is not self.unregistered]
@@ -335,6 +337,36 @@ class Demo:
             f" {_counts(Counter(figures['shipments']))}; {figures['backordered']} were backordered",
             f"emails     {len(mails)} received by the SMTP sink ({_counts(languages)}):"
             f" {_counts(Counter(figures['notices']))}",
+            *gauges,
+        ]
+
+    async def _gauges(self) -> list[str]:
+        """A line per printer whose gauge is not exact: what ASR made of it (issue 14)."""
+        odd = [p for p in self.printers if p.gauge != "exact" and p is not self.unregistered]
+
+        def read(c: Any) -> dict[str, tuple[int, Any]]:
+            out = {}
+            for p in odd:
+                ordered = c.execute(
+                    select(func.coalesce(func.sum(orders.c.quantity), 0)).where(
+                        orders.c.serial == p.serial
+                    )
+                ).scalar_one()
+                why = c.execute(
+                    select(supply_tracks.c.forecast)
+                    .where(supply_tracks.c.serial == p.serial)
+                    .order_by(supply_tracks.c.supply_id)
+                ).first()
+                out[p.serial] = (ordered, why[0].get("why") if why else None)
+            return out
+
+        found = await self.db.read(read)
+        names = {"some-remaining": '"some remaining"', "steps:25": "steps of 25 %"}
+        return [
+            f"gauge      {p.serial} ({names.get(p.gauge, p.gauge)}):"
+            f" {found[p.serial][0]} cartridge(s) ordered, {p.stock_out_days} day(s) out;"
+            f" black: {found[p.serial][1] or 'no forecast yet'}"
+            for p in odd
         ]
 
 

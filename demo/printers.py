@@ -17,10 +17,15 @@ from dataclasses import dataclass, field
 from agent.profile import Profile
 from agent.snmp import ber
 from agent.snmp.ber import Typed
-from sim.fleet import HR_DEVICE_INDEX, make_printer, supply_oid
+from sim.fleet import HR_DEVICE_INDEX, LOW_PERCENT, error_state, make_printer, supply_oid
 from sim.responder import Faults, SimPrinter
 
 WASTE_PER_TONER = 0.15  # of the toner's share, what ends in the waste box
+# Printers whose toner gauges are not exact, as real Brother, Ricoh and Canon devices report:
+# one that says only "some remaining" (-3) until empty (0), one in steps of 25 %. Both
+# percent printers (number % 4 < 2), read by the same agent and supplied from their page
+# counters (collector.replenish.pages).
+GAUGES = {1: "some-remaining", 4: "steps:25"}
 
 
 @dataclass
@@ -50,6 +55,7 @@ class DemoPrinter:
     pages_per_day: int
     pages: int  # prtMarkerLifeCount
     profile: Profile
+    gauge: str = "exact"  # how it reports toner: exact, steps:25, some-remaining (issue 14)
     dark: bool = False  # switched off: answers nothing
     stock_out_days: int = 0
     installed: list[str] = field(default_factory=list)  # what went in, for the summary
@@ -71,6 +77,8 @@ class DemoPrinter:
             kind = "waste" if "Waste" in text else "drum" if "Drum" in text else "toner"
             if kind == "toner":
                 start = capacity * rng.uniform(0.25, 1.0)
+                if number in GAUGES and s == 1:
+                    start = capacity * 0.12  # runs out within the demo: supplied on screen
                 yield_pages = rng.choice((6000, 9000, 12000)) if s == 1 else 5000
                 per_unit = yield_pages / capacity
             elif kind == "waste":
@@ -83,13 +91,15 @@ class DemoPrinter:
         serial = values[(*profile.per_device["prtGeneralSerialNumber"], HR_DEVICE_INDEX)].value
         life = values[(*profile.per_marker["prtMarkerLifeCount"], HR_DEVICE_INDEX, 1)].value
         assert isinstance(serial, bytes) and isinstance(life, int)
+        mass = number % 4 >= 2
         printer = cls(
             number=number,
             community=community,
             serial=serial.decode(),
             colour=number % 2 == 1,
-            mass=number % 4 >= 2,
+            mass=mass,
             power_save=number % 5 == 4,
+            gauge=GAUGES.get(number, "exact"),
             sim=sim,
             supplies=supplies,
             pages_per_day=rng.randint(80, 450),
@@ -155,10 +165,34 @@ class DemoPrinter:
         else:
             self.sim.faults = Faults()
 
+    def shown(self, supply: Supply) -> tuple[int, int]:
+        """The (level, max capacity) the printer reports for a supply, as its gauge does."""
+        level = max(0, round(supply.level))
+        if supply.kind != "toner" or self.gauge == "exact":
+            return level, supply.capacity
+        if self.gauge == "some-remaining":
+            return (-3 if level > 0 else 0), -2
+        step = int(self.gauge.split(":")[1])
+        return int(self.percent(supply) // step * step), supply.capacity
+
     def _write(self) -> None:
         data = self.sim.data
         for supply in self.supplies:
-            level = Typed(ber.INTEGER, max(0, round(supply.level)))
-            data.set(supply_oid(self.profile, "level", supply.index), level)
+            level, capacity = self.shown(supply)
+            data.set(supply_oid(self.profile, "level", supply.index), Typed(ber.INTEGER, level))
+            data.set(
+                supply_oid(self.profile, "maxCapacity", supply.index),
+                Typed(ber.INTEGER, capacity),
+            )
+        errors = [
+            bit
+            for bit, on in (
+                ("lowToner", any(0 < self.percent(t) <= LOW_PERCENT for t in self.toners)),
+                ("noToner", any(t.level <= 0 for t in self.toners)),
+            )
+            if on
+        ]
+        state = (*self.profile.per_device["hrPrinterDetectedErrorState"], HR_DEVICE_INDEX)
+        data.set(state, Typed(ber.OCTET_STRING, error_state(self.profile, errors)))
         counter = (*self.profile.per_marker["prtMarkerLifeCount"], HR_DEVICE_INDEX, 1)
         data.set(counter, Typed(ber.COUNTER32, self.pages % 2**32))

@@ -95,7 +95,7 @@ def _supplies(rng: random.Random, colour: bool, mass: bool) -> list[_Supply]:
     return out
 
 
-def _error_state(profile: Profile, bits: list[str]) -> bytes:
+def error_state(profile: Profile, bits: list[str]) -> bytes:
     """hrPrinterDetectedErrorState with these bits set (bit 0 is the first octet's MSB)."""
     out = bytearray(2)
     for name in bits:
@@ -147,7 +147,7 @@ def make_printer(profile: Profile, number: int, seed: int = 0) -> list[Entry]:
         ),
         (
             (*device["hrPrinterDetectedErrorState"], h),
-            Typed(ber.OCTET_STRING, _error_state(profile, ["lowToner"] if low else [])),
+            Typed(ber.OCTET_STRING, error_state(profile, ["lowToner"] if low else [])),
         ),
         ((*device["prtGeneralSerialNumber"], h), text(f"SIM{seed}-{number:05d}")),
         ((*device["prtGeneralPrinterName"], h), text(model)),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from collector.replenish.forecast import (
@@ -25,6 +25,7 @@ from collector.replenish.forecast import (
     advance,
     day_number,
     forecast,
+    unseen_swaps,
     with_order,
 )
 from collector.replenish.lifecycle import (
@@ -101,6 +102,7 @@ class Snapshot:
     points: dict[Key, list[Point]]
     uncounted: list[Uncounted]
     received_until: datetime
+    on_the_way: dict[Key, int] = field(default_factory=dict)  # cartridges ordered, not delivered
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,12 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             changed.add(key)
         if key in extra:  # R14: counts in the balance, so the rules are not misled
             track = with_order(track, extra[key], None)
+            changed.add(key)
+        track, unseen = unseen_swaps(track, snapshot.on_the_way.get(key, 0), rules)
+        if unseen:  # R13: put in while no reading could show it, and used up
+            assert track.last_at is not None
+            when = datetime.fromtimestamp(track.last_at, timezone.utc)
+            installs.extend((key, Install(when, 0.0, 0.0, False)) for _ in range(unseen))
             changed.add(key)
         tracks[key] = track
         forecasts[key] = forecast(track, now, rules, same, supply.rated_yield)

@@ -221,7 +221,10 @@ def advance(
         before = meter.last
         was_empty = last_value == 0 or (last_value is None and meter.alert == EMPTY)
         meter, printed = pages.count(meter, point.pages, at, day, _spread_pages)
-        meter = replace(meter, alert=point.alert)
+        # A coarse gauge shows 0 while less than a step is left: there only noToner is empty.
+        empty_now = point.alert == EMPTY if meter.step else _empty(value, point.alert)
+        since = (meter.empty_since or at) if empty_now else None
+        meter = replace(meter, alert=point.alert, empty_since=since)
         if unit == PERCENT:
             meter = pages.shown(meter, value)
         size = capacity or (100.0 if unit == PERCENT else 0.0)
@@ -341,6 +344,21 @@ def _mark(
     return meter
 
 
+def unseen_swaps(track: Track, on_the_way: int, rules: Rules) -> tuple[Track, int]:
+    """R13 for a swap no reading showed (a "some remaining" gauge replaced before it read
+    empty, or while dark): a supply that has read empty for a day or more, with more
+    cartridges in its balance than are on their way, would have had one put in if one were
+    on site. Those delivered were put in and used up: the balance keeps those on the way."""
+    since = track.meter.empty_since
+    if since is None or track.last_at is None or track.last_at - since < DAY:
+        return track, 0
+    gone = track.balance - on_the_way
+    if gone <= 0:
+        return track, 0
+    meter = replace(track.meter, anchor=None, mark=None)
+    return replace(track, balance=on_the_way, installs=track.installs + gone, meter=meter), gone
+
+
 def _went_in(
     meter: Meter,
     before: int | None,
@@ -454,7 +472,7 @@ def forecast(
     level = replace(level, why="from the gauge's level" if level.rate is not None else "")
     if empty and not level.rate and not (by_pages and by_pages.rate):
         return _cold_start(track, now, rules, level)  # empty: 0 days left at any rate
-    if level.rate is not None and step is None:
+    if level.rate is not None and step is None and value is not None:
         if (
             by_pages is not None
             and by_pages.rate
@@ -467,7 +485,7 @@ def forecast(
         return level
     if by_pages is not None and by_pages.rate:
         return by_pages
-    if level.rate is not None:
+    if level.rate is not None and value is not None:
         return replace(level, why=f"from the gauge's {step} % steps (no page counter)")
     if value is not None or meter.alert in (EMPTY, LOW):
         return _cold_start(track, now, rules, level)

@@ -52,6 +52,7 @@ class Meter:
     yields: tuple[int, ...] = ()  # pages per cartridge, learned, newest last
     gcd: int = 0  # of the whole percents shown so far (0: none yet)
     alert: str | None = None  # the device's toner alert at the newest reading
+    empty_since: float | None = None  # POSIX time of the first of the readings saying empty
 
     def to_json(self) -> dict[str, Any]:
         """As the track's JSON keeps it."""
@@ -65,6 +66,7 @@ class Meter:
             "yields": list(self.yields),
             "gcd": self.gcd,
             "alert": self.alert,
+            "empty_since": self.empty_since,
         }
 
     @classmethod
@@ -83,6 +85,7 @@ class Meter:
             yields=tuple(data.get("yields") or ()),
             gcd=data.get("gcd") or 0,
             alert=data.get("alert"),
+            empty_since=data.get("empty_since"),
         )
 
     @property

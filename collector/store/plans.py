@@ -66,14 +66,26 @@ def load(conn: Connection, now: datetime) -> Snapshot:
     }
     in_transit: dict[str, int] = defaultdict(int)
     delivered: set[str] = set()
-    query = select(orders.c.serial, shipments.c.status, func.count()).join(
-        shipments, shipments.c.id == orders.c.shipment_id
-    )
-    for serial, status, count in conn.execute(query.group_by(orders.c.serial, shipments.c.status)):
+    # R13: cartridges a customer cannot have put in yet: on their way, or delivered in the
+    # last day (collector.replenish.forecast.unseen_swaps).
+    on_the_way: dict[Key, int] = defaultdict(int)
+    recent = shipments.c.delivered_at > now - timedelta(days=1)
+    query = select(
+        orders.c.serial,
+        orders.c.supply_id,
+        shipments.c.status,
+        recent,
+        func.count(),
+        func.sum(orders.c.quantity),
+    ).join(shipments, shipments.c.id == orders.c.shipment_id)
+    grouped = query.group_by(orders.c.serial, orders.c.supply_id, shipments.c.status, recent)
+    for serial, supply_id, status, fresh, count, quantity in conn.execute(grouped):
         if status in (DELIVERED, INSTALLED):
             delivered.add(serial)
         elif status in OPEN:
             in_transit[serial] += count
+        if status in OPEN or (status == DELIVERED and fresh):
+            on_the_way[serial, supply_id] += int(quantity or 0)
     query = (
         select(asr_devices, customers.c.kind, devices.c.last_seen)
         .join(customers, customers.c.id == asr_devices.c.customer_id)
@@ -115,7 +127,7 @@ def load(conn: Connection, now: datetime) -> Snapshot:
             .where(orders.c.counted_at.is_(None), shipments.c.status != CANCELLED)
         )
     ]
-    return Snapshot(fleet, registered, tracks, points, uncounted, now)
+    return Snapshot(fleet, registered, tracks, points, uncounted, now, on_the_way)
 
 
 def _points(
@@ -123,6 +135,7 @@ def _points(
 ) -> dict[Key, list[Point]]:
     query = (
         select(
+            readings.c.id,
             readings.c.serial,
             asr_supplies.c.supply_id,
             readings.c.read_at,
@@ -144,9 +157,18 @@ def _points(
         )
         .where(readings.c.received_at > since, readings.c.received_at <= until)
     )
+    rows = conn.execute(query).all()
+    # The device's toner alert (noToner, lowToner) names no supply: it is a supply's only
+    # when that is the reading's one toner, or its one toner whose gauge gives no number.
+    toners: dict[int, list[bool]] = defaultdict(list)
+    for row in rows:
+        if not row.receptacle:
+            toners[row.id].append(row.percent is None and row.grams_left is None)
     points: dict[Key, list[Point]] = defaultdict(list)
-    for row in conn.execute(query):
+    for row in rows:
         key = (row.serial, row.supply_id)
+        blind = row.percent is None and row.grams_left is None
+        own = len(toners[row.id]) == 1 or (blind and sum(toners[row.id]) == 1)
         track = tracks.get(key)
         hint = track.unit if track is not None else None
         point = point_of(
@@ -159,7 +181,7 @@ def _points(
             hint,
             level=row.level,
             pages=row.page_count,
-            alert=row.toner_alert,
+            alert=row.toner_alert if own else None,
         )
         points[key].append(point)
     return points
