@@ -105,6 +105,8 @@ USERS = (
     ("sam", "customer", "harbour"),
 )
 REGISTERS = {"rossi": "anna", "dupont": "helpdesk", "harbour": "sam"}
+# What the demo's helpdesk answers for the SimLaser M460dn, a model no catalogue knows.
+PART_NUMBERS = {"black": "SL-TN-K-M460", "waste": "SL-WT-M460"}
 INSTALL_AT_PERCENT = 5.0  # the customer puts a delivered cartridge in when this low
 POLLS = (time(6, 30), time(17, 0))  # before office hours (power-save asleep), and after
 PLAN_AT = time(23, 0)
@@ -167,6 +169,9 @@ class Demo:
     say: Callable[[str], None]
     installs: int = 0
     used: Counter[int] = field(default_factory=Counter)  # cartridges put in, by order line
+    waiting: set[tuple[str, str]] = field(default_factory=set)  # lines waiting for a part number
+    answered: int = 0  # part numbers the helpdesk gave
+    needed: int = 0  # supplies in the queue for a part number, at the last look
 
     @property
     def dark(self) -> DemoPrinter:
@@ -187,6 +192,7 @@ class Demo:
         read = await self._poll(date, POLLS[0])
         self.clock.set(_at(date, time(7, 0)))
         mails = await self.exchange()
+        await self._helpdesk()
         installed = await self._install()
         pages = sum(p.print_day(date.weekday() < 5) for p in self.printers)
         read += await self._poll(date, POLLS[1])
@@ -259,6 +265,26 @@ class Demo:
             if response.status >= 300:
                 raise RuntimeError(f"{method} {path} as {user}: {response.status} {payload}")
             return payload
+
+    async def _helpdesk(self) -> None:
+        """The helpdesk's queue, each morning: an order line that waited since yesterday for
+        a part number (a model no catalogue knows) gets one, and its shipment goes out.
+        Supplies without an order wait on in the queue, for you to see in the portal."""
+        queue = await self._api("helpdesk", "GET", "/helpdesk/queue")
+        waiting = {
+            (row["serial"], row["supply_id"])
+            for row in queue["part_numbers_needed"]
+            if row["waiting_lines"]
+        }
+        for serial, supply_id in sorted(waiting & self.waiting):
+            number = PART_NUMBERS.get(supply_id, f"SL-{supply_id.upper()}-M460")
+            path = f"/devices/{serial}/supplies/{supply_id}/part-number"
+            answer = await self._api("helpdesk", "PUT", path, {"part_number": number})
+            released = ", ".join(answer["released"]) or "none yet"
+            self.say(f"   helpdesk: {serial} {supply_id} is {number}; released {released}")
+            self.answered += 1
+        self.waiting = waiting - self.waiting
+        self.needed = len(queue["part_numbers_needed"])
 
     async def _install(self) -> int:
         """The customer puts delivered cartridges in the printers that run low (R13)."""
@@ -338,6 +364,9 @@ class Demo:
             f"emails     {len(mails)} received by the SMTP sink ({_counts(languages)}):"
             f" {_counts(Counter(figures['notices']))}",
             *gauges,
+            f"helpdesk   {self.answered} part number(s) given for the SimLaser M460dn, a model no"
+            f" catalogue knows (its shipments waited for them); {self.needed} supply(ies) in"
+            " the queue for one",
         ]
 
     async def _gauges(self) -> list[str]:

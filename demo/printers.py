@@ -22,10 +22,10 @@ from sim.responder import Faults, SimPrinter
 
 WASTE_PER_TONER = 0.15  # of the toner's share, what ends in the waste box
 # Printers whose toner gauges are not exact, as real Brother, Ricoh and Canon devices report:
-# one that says only "some remaining" (-3) until empty (0), one in steps of 25 %. Both
-# percent printers (number % 4 < 2), read by the same agent and supplied from their page
-# counters (collector.replenish.pages).
-GAUGES = {1: "some-remaining", 4: "steps:25"}
+# one that says only "some remaining" (-3) until empty (0), one in steps of 25 %. Both mono,
+# so the toner alerts (lowToner, noToner) are their one toner's. Read by the same agent,
+# supplied from their page counters (collector.replenish.pages).
+GAUGES = {2: "some-remaining", 4: "steps:25"}
 
 
 @dataclass
@@ -78,7 +78,7 @@ class DemoPrinter:
             if kind == "toner":
                 start = capacity * rng.uniform(0.25, 1.0)
                 if number in GAUGES and s == 1:
-                    start = capacity * 0.12  # runs out within the demo: supplied on screen
+                    start = capacity * 0.3  # runs low within the demo: supplied on screen
                 yield_pages = rng.choice((6000, 9000, 12000)) if s == 1 else 5000
                 per_unit = yield_pages / capacity
             elif kind == "waste":

@@ -113,6 +113,14 @@ def test_the_demo_runs_the_pipeline_and_ends_with_orders_shipments_and_emails(
     # R16: the printer switched off on day 4 is disconnected 7 days later, and told.
     assert re.search(r"mail to sam\.taylor@harbour\.example \[en\]: .*not sending", output)
     assert "registered printers out of toner: 0 printer-day(s)" in output
+    # Issue 14: a "some remaining" printer and a coarse one, read and forecast like the rest;
+    # a model no catalogue knows waits for the helpdesk's part numbers, then ships.
+    assert re.search(
+        r'gauge +SIM\S+ \("some remaining"\): \d+ cartridge\(s\) ordered, 0 day', output
+    )
+    assert re.search(r"gauge +SIM\S+ \(steps of 25 %\): \d+ cartridge\(s\) ordered, 0 day", output)
+    assert re.search(r"^   helpdesk: SIM\S+ black is SL-TN-K-M460; released", output, re.MULTILINE)
+    assert _figure(output, r"helpdesk +(\d+) part number") >= 1
 
 
 def test_ctrl_c_stops_every_part_cleanly_and_the_next_run_starts_clean(

@@ -220,6 +220,7 @@ def advance(
             start = day
         before = meter.last
         was_empty = last_value == 0 or (last_value is None and meter.alert == EMPTY)
+        was_low = last_value is None and meter.alert == LOW
         meter, printed = pages.count(meter, point.pages, at, day, _spread_pages)
         # A coarse gauge shows 0 while less than a step is left: there only noToner is empty.
         empty_now = point.alert == EMPTY if meter.step else _empty(value, point.alert)
@@ -229,8 +230,10 @@ def advance(
             meter = pages.shown(meter, value)
         size = capacity or (100.0 if unit == PERCENT else 0.0)
         if value is None or last_value is None or last_at is None:
-            if value is None and was_empty and point.alert != EMPTY and last_at is not None:
-                # R13 on a gauge with no number: empty (0, or noToner), then some remaining.
+            swapped = (was_empty and point.alert != EMPTY) or (was_low and point.alert is None)
+            if value is None and swapped and last_at is not None:
+                # R13 on a gauge with no number: empty (0, or noToner) or low (lowToner),
+                # then some remaining with the alert gone.
                 installs.append(Install(point.at, 0.0, 0.0, False))
                 balance, count = max(0, balance - 1), count + 1
                 meter = pages.learned(meter)
@@ -486,7 +489,8 @@ def forecast(
     if by_pages is not None and by_pages.rate:
         return by_pages
     if level.rate is not None and value is not None:
-        return replace(level, why=f"from the gauge's {step} % steps (no page counter)")
+        lacking = "pages per cartridge" if meter.last is not None else "page counter"
+        return replace(level, why=f"from the gauge's {step} % steps (no {lacking} yet)")
     if value is not None or meter.alert in (EMPTY, LOW):
         return _cold_start(track, now, rules, level)
     if meter.last is not None or value is not None:
