@@ -193,8 +193,9 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
         track = snapshot.tracks.get(key)
         points = snapshot.points.get(key)
         same = fleet.get(supply.sku) if supply.sku else None
+        rated = rated_pages(supply)
         if track is None or points:
-            track, seen = advance(track or Track(), points or (), rules, same, supply.rated_yield)
+            track, seen = advance(track or Track(), points or (), rules, same, rated)
             installs.extend((key, install) for install in seen)
             changed.add(key)
         if key in extra:  # R14: counts in the balance, so the rules are not misled
@@ -207,7 +208,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             installs.extend((key, Install(when, 0.0, 0.0, False)) for _ in range(unseen))
             changed.add(key)
         tracks[key] = track
-        forecasts[key] = forecast(track, now, rules, same, supply.rated_yield)
+        forecasts[key] = forecast(track, now, rules, same, rated)
 
     by_device: dict[str, list[Supply]] = defaultdict(list)
     for supply in snapshot.supplies:
@@ -246,12 +247,12 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     planned = plan(candidates, today, rules)
     placed = []
     lines_for: dict[str, int] = defaultdict(int)
-    rated = {(s.serial, s.supply_id): (s.rated_yield, s.sku) for s in snapshot.supplies}
+    boxes = {(s.serial, s.supply_id): (rated_pages(s), s.sku) for s in snapshot.supplies}
     for shipment in planned:
         for line in shipment.lines:
             key = (line.serial, line.supply_id)
             tracks[key] = with_order(tracks[key], line.quantity, today)
-            box, sku = rated[key]
+            box, sku = boxes[key]
             same = fleet.get(sku) if sku else None
             forecasts[key] = forecast(tracks[key], now, rules, same, box)
             changed.add(key)
@@ -288,6 +289,16 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
         tracked=set(snapshot.tracks),
         counts=counts,
     )
+
+
+def rated_pages(supply: Supply) -> int | None:
+    """The rated yield where it is in the device's own pages: a black (or only) toner or ink,
+    or a waste container, fills with every page. A colour cartridge's is in pages with that
+    colour, a share of the device's that nothing tells: it waits for its own cartridges'."""
+    colour = (supply.colour or "").lower()
+    if supply.kind == "waste" or not colour or "black" in colour:
+        return supply.rated_yield
+    return None
 
 
 def _fleet_yields(snapshot: Snapshot) -> dict[str, Yield]:

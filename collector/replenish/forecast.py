@@ -243,6 +243,11 @@ def advance(
                 meter = replace(meter, mark=pages.Mark(meter.last, 0.0))
             elif value is not None and size and meter.last is not None and meter.step is None:
                 meter = pages.marked(meter, pages.Mark(meter.last, value / size))
+            elif value is None and balance > 0:
+                meter, swaps = pages.past_its_pages(meter, fleet, rated, balance)
+                for _ in range(swaps):  # R13: the spare went in when this one ran out
+                    installs.append(Install(point.at, 0.0, 0.0, False))
+                balance, count = balance - swaps, count + swaps
             _extend(usage, start, day, None)
             last_at, last_value = at, value
             continue
@@ -358,7 +363,7 @@ def unseen_swaps(track: Track, on_the_way: int, rules: Rules) -> tuple[Track, in
     gone = track.balance - on_the_way
     if gone <= 0:
         return track, 0
-    meter = replace(track.meter, anchor=None, mark=None)
+    meter = pages.used_up(track.meter, gone + 1)
     return replace(track, balance=on_the_way, installs=track.installs + gone, meter=meter), gone
 
 

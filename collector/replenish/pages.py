@@ -201,3 +201,37 @@ def share_left(meter: Meter, per_cartridge: Yield, low: float | None, high: floa
     if high is not None:
         left = min(left, high)
     return max(0.0, min(1.0, left))
+
+
+def past_its_pages(
+    meter: Meter, fleet: Yield | None, rated: int | None, balance: int
+) -> tuple[Meter, int]:
+    """R13 on a gauge with no number: a cartridge that printed more pages than it can (its
+    pages per cartridge, with their spread) while a spare was on site, without ever reading
+    empty, was replaced when it ran out (the spare went in the same day). The cartridges put
+    in that way, at most `balance`, and the meter with the last one's life started."""
+    per = pages_per_cartridge(meter, fleet, rated)
+    a = meter.anchor
+    if per is None or a is None or meter.last is None:
+        return meter, 0
+    swaps, went_in = 0, a.pages
+    ran_out = a.pages + a.left * per.pages  # the installed one, at its pages per cartridge
+    while swaps < balance and meter.last - ran_out > per.spread * per.pages:
+        swaps, went_in, ran_out = swaps + 1, ran_out, ran_out + per.pages
+    if not swaps:
+        return meter, 0
+    mark = Mark(went_in, 1.0)
+    return replace(meter, anchor=mark, mark=mark), swaps
+
+
+def used_up(meter: Meter, gone: int) -> Meter:
+    """The meter once `gone` cartridges went in unseen and the last reads empty (R13): the
+    pages from the installed one's first mark to empty span its share and `gone` whole ones,
+    which teaches the pages per cartridge; the next cartridge starts a new life."""
+    a, m = meter.anchor, meter.mark
+    yields = meter.yields
+    if a is not None and m is not None and m.left == 0 and m.pages > a.pages:
+        share = a.left + gone - 1  # the empty one is the last put in
+        if share >= MIN_LIFE:
+            yields = (*yields, round((m.pages - a.pages) / share))[-MAX_YIELDS:]
+    return replace(meter, yields=yields, anchor=None, mark=None)
