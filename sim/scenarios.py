@@ -707,6 +707,20 @@ def _gauge_scenario(name: str, gauge: str, what: str) -> None:
     _scenario(name, description)(plan)
 
 
+@_scenario(
+    "gauge-unknown",
+    'A mono MFP and a colour MFP whose gauges are all "unknown" (-2 always, not even empty),'
+    " rated yield_pages, pages column: the mono one is supplied from noToner and its page"
+    " counter; the colour one's noToner names no toner, so it goes to the helpdesk (R1, R7)",
+)
+def gauge_unknown(run: Run) -> Plan:
+    devices = [
+        _device(run.rng, _serial(1), MONO_MFP, NORMAL, black_left=0.5),
+        _device(run.rng, _serial(2), COLOUR_MFP, NORMAL, black_left=0.25),
+    ]
+    return Plan(_gauged(devices, "unknown"), pages=True)
+
+
 _gauge_scenario("gauge-grams", "grams", '"grams" (exact tenths of grams: the reference)')
 _gauge_scenario("gauge-percent", "percent", '"percent" (whole percent, rounded down)')
 _gauge_scenario("gauge-steps-10", "steps:10", '"steps:10" (percent in steps of 10)')
@@ -715,7 +729,6 @@ _gauge_scenario("gauge-steps-50", "steps:50", '"steps:50" (three stages: 100, 50
 _gauge_scenario(
     "gauge-some-remaining", "some-remaining", '"some-remaining" (-3 until empty, then 0)'
 )
-_gauge_scenario("gauge-unknown", "unknown", '"unknown" (-2 always, not even empty; noToner)')
 
 
 @_scenario(

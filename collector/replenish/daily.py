@@ -158,6 +158,7 @@ def point_of(
     level: int | None = None,
     pages: int | None = None,
     alert: str | None = None,
+    shared: bool = False,
 ) -> Point:
     """A stored supply reading as the forecast sees it: grams where the device gives them (R1).
 
@@ -174,7 +175,7 @@ def point_of(
         left = 100.0 - percent if receptacle else percent
         return Point(read_at, left, 100.0, PERCENT, quality, pages, alert)
     empty = 0.0 if level == 0 else None
-    return Point(read_at, empty, None, unit_hint or PERCENT, quality, pages, alert)
+    return Point(read_at, empty, None, unit_hint or PERCENT, quality, pages, alert, shared)
 
 
 def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:

@@ -57,6 +57,7 @@ class Point:
     quality: str  # wire.reading.QUALITIES
     pages: int | None = None  # the device's page counter then (prtMarkerLifeCount)
     alert: str | None = None  # a toner's: empty (noToner), low (lowToner), else None
+    shared: bool = False  # no number, and the device's alerts cannot say it is this toner
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ def advance(
         # A coarse gauge shows 0 while less than a step is left: there only noToner is empty.
         empty_now = point.alert == EMPTY if meter.step else _empty(value, point.alert)
         since = (meter.empty_since or at) if empty_now else None
-        meter = replace(meter, alert=point.alert, empty_since=since)
+        blind = point.shared and point.quality == "unknown" and value is None
+        meter = replace(meter, alert=point.alert, empty_since=since, blind=blind)
         if unit == PERCENT:
             meter = pages.shown(meter, value)
         size = capacity or (100.0 if unit == PERCENT else 0.0)
@@ -498,6 +500,12 @@ def forecast(
         return replace(level, why=f"from the gauge's {step} % steps (no {lacking} yet)")
     if value is not None or meter.alert in (EMPTY, LOW):
         return _cold_start(track, now, rules, level)
+    if meter.blind and meter.anchor is None:
+        why = (
+            "the gauge never gives a level and the printer's toner alerts do not say which"
+            " of its toners is low or empty"
+        )
+        return replace(level, basis=NONE, why=why)
     if meter.last is not None or value is not None:
         why = 'the gauge says only "some remaining": ordered when it reads empty'
         return replace(level, basis=WATCH, why=why)

@@ -53,6 +53,7 @@ class Meter:
     gcd: int = 0  # of the whole percents shown so far (0: none yet)
     alert: str | None = None  # the device's toner alert at the newest reading
     empty_since: float | None = None  # POSIX time of the first of the readings saying empty
+    blind: bool = False  # no level ever, and the device's alerts are not this toner's alone
 
     def to_json(self) -> dict[str, Any]:
         """As the track's JSON keeps it."""
@@ -67,6 +68,7 @@ class Meter:
             "gcd": self.gcd,
             "alert": self.alert,
             "empty_since": self.empty_since,
+            "blind": self.blind,
         }
 
     @classmethod
@@ -86,6 +88,7 @@ class Meter:
             gcd=data.get("gcd") or 0,
             alert=data.get("alert"),
             empty_since=data.get("empty_since"),
+            blind=bool(data.get("blind")),
         )
 
     @property

@@ -316,6 +316,7 @@ async def _report(
     for serial, supply_id, figures in tracks:
         supply = report["per_device"][serial]["supplies"].setdefault(supply_id, {})
         supply.update({k: figures.get(k) for k in FIGURES})
+        supply.update(basis=figures.get("basis"), why=figures.get("why"))  # issue 14
     # R6: flagged devices are the helpdesk's to supply by hand, which no scenario models.
     report["stockout_device_days_asr_managed"] = sum(
         entry["stockout_days"] for entry in report["per_device"].values() if not entry["high_usage"]

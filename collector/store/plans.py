@@ -182,6 +182,7 @@ def _points(
             level=row.level,
             pages=row.page_count,
             alert=row.toner_alert if own else None,
+            shared=blind and not own,
         )
         points[key].append(point)
     return points
