@@ -194,7 +194,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
         track = snapshot.tracks.get(key)
         points = snapshot.points.get(key)
         same = fleet.get(supply.sku) if supply.sku else None
-        rated = rated_pages(supply)
+        rated, slow = rated_pages(supply), _slow(supply)
         if track is None or points:
             track, seen = advance(track or Track(), points or (), rules, same, rated)
             installs.extend((key, install) for install in seen)
@@ -209,7 +209,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             installs.extend((key, Install(when, 0.0, 0.0, False)) for _ in range(unseen))
             changed.add(key)
         tracks[key] = track
-        forecasts[key] = forecast(track, now, rules, same, rated)
+        forecasts[key] = forecast(track, now, rules, same, rated, slow)
 
     by_device: dict[str, list[Supply]] = defaultdict(list)
     for supply in snapshot.supplies:
@@ -248,14 +248,14 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     planned = plan(candidates, today, rules)
     placed = []
     lines_for: dict[str, int] = defaultdict(int)
-    boxes = {(s.serial, s.supply_id): (rated_pages(s), s.sku) for s in snapshot.supplies}
+    boxes = {(s.serial, s.supply_id): (rated_pages(s), s.sku, _slow(s)) for s in snapshot.supplies}
     for shipment in planned:
         for line in shipment.lines:
             key = (line.serial, line.supply_id)
             tracks[key] = with_order(tracks[key], line.quantity, today)
-            box, sku = boxes[key]
+            box, sku, slow = boxes[key]
             same = fleet.get(sku) if sku else None
-            forecasts[key] = forecast(tracks[key], now, rules, same, box)
+            forecasts[key] = forecast(tracks[key], now, rules, same, box, slow)
             changed.add(key)
             lines_for[line.serial] += 1
         first = shipment.lines[0].serial
@@ -290,6 +290,12 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
         tracked=set(snapshot.tracks),
         counts=counts,
     )
+
+
+def _slow(supply: Supply) -> bool:
+    """A colour cartridge or a waste container: a cold start takes it to last longer."""
+    colour = (supply.colour or "").lower()
+    return supply.kind == "waste" or bool(colour and "black" not in colour)
 
 
 def rated_pages(supply: Supply) -> int | None:

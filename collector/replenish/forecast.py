@@ -226,8 +226,17 @@ def advance(
         # A coarse gauge shows 0 while less than a step is left: there only noToner is empty.
         empty_now = point.alert == EMPTY if meter.step else _empty(value, point.alert)
         since = (meter.empty_since or at) if empty_now else None
+        at_empty = (meter.empty_pages if meter.empty_since else meter.last) if empty_now else None
         blind = point.shared and point.quality == "unknown" and value is None
-        meter = replace(meter, alert=point.alert, empty_since=since, blind=blind)
+        numbered = meter.numbered if value == 0 else value is not None
+        meter = replace(
+            meter,
+            alert=point.alert,
+            empty_since=since,
+            empty_pages=at_empty,
+            blind=blind,
+            numbered=numbered,
+        )
         if unit == PERCENT:
             meter = pages.shown(meter, value)
         size = capacity or (100.0 if unit == PERCENT else 0.0)
@@ -355,13 +364,21 @@ def _mark(
 
 
 def unseen_swaps(track: Track, on_the_way: int, rules: Rules) -> tuple[Track, int]:
-    """R13 for a swap no reading showed (a "some remaining" gauge replaced before it read
+    """R13 for a swap no reading showed (a gauge with no level replaced before it read
     empty, or while dark): a supply that has read empty for a day or more, with more
     cartridges in its balance than are on their way, would have had one put in if one were
     on site. Those delivered were put in and used up: the balance keeps those on the way."""
-    since = track.meter.empty_since
-    if since is None or track.last_at is None or track.last_at - since < DAY:
-        return track, 0
+    meter = track.meter
+    since = meter.empty_since
+    if meter.numbered or since is None or track.last_at is None or track.last_at - since < DAY:
+        return track, 0  # a gauge with a level shows a swap (a rise), or the dark does
+    if meter.empty_pages is not None and meter.last is not None:
+        # An empty printer prints nothing: a counter that moves says the 0 is a gauge's
+        # rounding (less than 1 % left), not an empty cartridge.
+        printed = meter.last - meter.empty_pages
+        usual = _average(meter.usage, rules.rate_window_days) or 0.0
+        if printed > 0.1 * usual * (track.last_at - since) / DAY:
+            return track, 0
     gone = track.balance - on_the_way
     if gone <= 0:
         return track, 0
@@ -379,10 +396,12 @@ def _went_in(
 ) -> float | None:
     """The page count when a cartridge that ran out went in: when the old one's pages ran out
     (its latest mark less the pages since, at its pages per cartridge), within the pages
-    printed since the reading before."""
+    printed since the reading before (halfway through them when nothing tells)."""
     per = pages.pages_per_cartridge(meter, fleet, rated)
-    if before is None or per is None:
+    if before is None:
         return None
+    if per is None:
+        return before + printed / 2
     m = meter.mark
     left = m.left - (before - m.pages) / per.pages if m is not None else share_before
     return before + min(printed, max(0.0, left * per.pages))
@@ -450,6 +469,7 @@ def forecast(
     rules: Rules,
     fleet: Yield | None = None,
     rated: int | None = None,
+    slow: bool = False,
 ) -> Forecast:
     """Where the supply stands at `now` (R7), with the R6 and R12 flags, from the best
     evidence it has: the gauge's level series; else (a gauge with no number, or a coarse one,
@@ -481,7 +501,7 @@ def forecast(
             by_pages = _by_pages(track, now, rules, per, value / size, "from the page counter")
     level = replace(level, why="from the gauge's level" if level.rate is not None else "")
     if empty and not level.rate and not (by_pages and by_pages.rate):
-        return _cold_start(track, now, rules, level)  # empty: 0 days left at any rate
+        return _cold_start(track, rules, level, slow)  # empty: 0 days left at any rate
     if level.rate is not None and step is None and value is not None:
         if (
             by_pages is not None
@@ -499,7 +519,7 @@ def forecast(
         lacking = "pages per cartridge" if meter.last is not None else "page counter"
         return replace(level, why=f"from the gauge's {step} % steps (no {lacking} yet)")
     if value is not None or meter.alert in (EMPTY, LOW):
-        return _cold_start(track, now, rules, level)
+        return _cold_start(track, rules, level, slow)
     if meter.blind and meter.anchor is None:
         why = (
             "the gauge never gives a level and the printer's toner alerts do not say which"
@@ -562,9 +582,10 @@ def _by_pages(
     )
 
 
-def _cold_start(track: Track, now: datetime, rules: Rules, level: Forecast) -> Forecast:
+def _cold_start(track: Track, rules: Rules, level: Forecast, slow: bool) -> Forecast:
     """R7-R9 before any usage rate: what the level or the alert says is left, used at a
-    conservative default rate (a cartridge in `cold_start_cartridge_days`), so an empty, low
+    conservative default rate (a cartridge in `cold_start_cartridge_days`, or for `slow`
+    ones, colour cartridges and waste containers, `cold_start_slow_days`), so an empty, low
     or nearly empty cartridge is ordered on its first reading."""
     size = track.capacity or 100.0
     unit = track.unit or PERCENT
@@ -574,8 +595,9 @@ def _cold_start(track: Track, now: datetime, rules: Rules, level: Forecast) -> F
         left, said = level.remaining if level.remaining is not None else track.last_value, None
     else:
         left, said = rules.cold_start_low_share * size, "low"
-    rate = size / rules.cold_start_cartridge_days
-    days = round(rules.cold_start_cartridge_days)
+    lasts = rules.cold_start_slow_days if slow else rules.cold_start_cartridge_days
+    rate = size / lasts
+    days = round(lasts)
     why = f"no usage rate yet: a cartridge taken to last {days} days"
     return replace(
         level,

@@ -53,7 +53,10 @@ class Meter:
     gcd: int = 0  # of the whole percents shown so far (0: none yet)
     alert: str | None = None  # the device's toner alert at the newest reading
     empty_since: float | None = None  # POSIX time of the first of the readings saying empty
+    empty_pages: int | None = None  # the counter then
     blind: bool = False  # no level ever, and the device's alerts are not this toner's alone
+    numbered: bool = False  # the gauge's last reading above empty gave a level
+    guessed: bool = False  # the anchor is where a cartridge was reckoned to go in, not seen
 
     def to_json(self) -> dict[str, Any]:
         """As the track's JSON keeps it."""
@@ -68,7 +71,10 @@ class Meter:
             "gcd": self.gcd,
             "alert": self.alert,
             "empty_since": self.empty_since,
+            "empty_pages": self.empty_pages,
             "blind": self.blind,
+            "numbered": self.numbered,
+            "guessed": self.guessed,
         }
 
     @classmethod
@@ -88,7 +94,10 @@ class Meter:
             gcd=data.get("gcd") or 0,
             alert=data.get("alert"),
             empty_since=data.get("empty_since"),
+            empty_pages=data.get("empty_pages"),
             blind=bool(data.get("blind")),
+            numbered=bool(data.get("numbered")),
+            guessed=bool(data.get("guessed")),
         )
 
     @property
@@ -148,10 +157,17 @@ def learned(meter: Meter) -> Meter:
     """At a new cartridge (R13): the old one's yield, when its marks span enough of it."""
     a, m = meter.anchor, meter.mark
     yields = meter.yields
-    if a is not None and m is not None and a.left - m.left >= MIN_LIFE and m.pages > a.pages:
+    sure = not meter.guessed
+    if (
+        sure
+        and a is not None
+        and m is not None
+        and a.left - m.left >= MIN_LIFE
+        and m.pages > a.pages
+    ):
         pages = (m.pages - a.pages) / (a.left - m.left)
         yields = (*yields, round(pages))[-MAX_YIELDS:]
-    return replace(meter, yields=yields, anchor=None, mark=None)
+    return replace(meter, yields=yields, anchor=None, mark=None, guessed=False)
 
 
 def marked(meter: Meter, mark: Mark) -> Meter:
@@ -183,8 +199,8 @@ def pages_per_cartridge(meter: Meter, fleet: Yield | None, rated: int | None) ->
 
 def fleet_yield(learned_yields: Sequence[int]) -> Yield | None:
     """The pages per cartridge of one part number across the fleet's learned cartridges."""
-    if not learned_yields:
-        return None
+    if len(learned_yields) < 2:
+        return None  # one cartridge somewhere is not yet a fleet's figure
     mean = sum(learned_yields) / len(learned_yields)
     sd = math.sqrt(sum((y - mean) ** 2 for y in learned_yields) / len(learned_yields))
     spread = min(SPREAD["fleet"], max(0.1, sd / mean + 0.05))
@@ -224,7 +240,7 @@ def past_its_pages(
     if not swaps:
         return meter, 0
     mark = Mark(went_in, 1.0)
-    return replace(meter, anchor=mark, mark=mark), swaps
+    return replace(meter, anchor=mark, mark=mark, guessed=True), swaps
 
 
 def used_up(meter: Meter, gone: int) -> Meter:
@@ -233,8 +249,8 @@ def used_up(meter: Meter, gone: int) -> Meter:
     which teaches the pages per cartridge; the next cartridge starts a new life."""
     a, m = meter.anchor, meter.mark
     yields = meter.yields
-    if a is not None and m is not None and m.left == 0 and m.pages > a.pages:
+    if a is not None and m is not None and m.left == 0 and m.pages > a.pages and not meter.guessed:
         share = a.left + gone - 1  # the empty one is the last put in
         if share >= MIN_LIFE:
             yields = (*yields, round((m.pages - a.pages) / share))[-MAX_YIELDS:]
-    return replace(meter, yields=yields, anchor=None, mark=None)
+    return replace(meter, yields=yields, anchor=None, mark=None, guessed=False)

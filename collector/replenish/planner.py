@@ -13,7 +13,10 @@ Is: which supplies get ordered today, how many cartridges each, and which travel
 - R11: each black toner line brings up to `waste_per_black` waste containers per cartridge,
   for the same device: as many as the waste room needs to last as long as the black toner
   (containers already shipped count, R13, so they do not pile up). Waste containers are
-  never ordered otherwise (extras are the helpdesk's).
+  never ordered otherwise (extras are the helpdesk's); a waste room at the trigger brings its
+  device's black toner forward, and the container comes with it (a full box stops the
+  printer); when that would leave more than `supply_days` of black waiting on site, the
+  container goes alone (it is not an extra one: without it the printer stops).
 - R12: a supply ordered less than `reorder_guard_days` ago is not ordered again unless its
   usage jumped (`spike`); once shipped cartridges count in the days left, a need already
   covered does not trigger, and a jump that empties them sooner than planned does.
@@ -103,6 +106,18 @@ def plan(supplies: Sequence[SupplyPlan], today: int, rules: Rules) -> list[Shipm
             reason = trigger_reason(supply, today, rules)
             if reason is not None:
                 lines[supply.serial, supply.supply_id] = _line(supply, reason, rules)
+        full, blacks = _for_waste(members, lines, today, rules)
+        for black in blacks:
+            lines[black.serial, black.supply_id] = _line(black, CONSOLIDATED, rules)
+        for container in full:
+            if not any(
+                _is_black(s) and (s.serial, s.supply_id) in lines
+                for s in members
+                if s.serial == container.serial
+            ):
+                # No black toner can come (one waits on site): the box is not an extra one,
+                # it is the one the printer needs to print at all.
+                lines[container.serial, container.supply_id] = _line(container, TRIGGER, rules)
         if not lines:
             continue
         triggered = {serial for serial, _ in lines}
@@ -127,6 +142,39 @@ def trigger_reason(supply: SupplyPlan, today: int, rules: Rules) -> str | None:
     if recent and not f.spike:
         return None  # R12: the need is covered by the order placed days ago
     return SPIKE if f.spike and (recent or f.balance > 0) else TRIGGER
+
+
+def _for_waste(
+    members: list[SupplyPlan], lines: dict[tuple[str, str], Line], today: int, rules: Rules
+) -> tuple[list[SupplyPlan], list[SupplyPlan]]:
+    """R11 with R8: the black toners of devices whose waste room is at the trigger. A full
+    box stops the printer, and a container ships only with a black toner (extras are the
+    helpdesk's), so the black toner comes forward with it, as long as that leaves no more
+    cartridges waiting on site than `supply_days` of use need (R9, R10)."""
+    full = [
+        s
+        for s in members
+        if s.kind == "waste"
+        and _known(s.forecast)
+        and (s.forecast.days_left_total or 0) <= rules.trigger_days
+        and not _guarded(s, today, rules)
+    ]
+    serials = {s.serial for s in full}
+    blacks = [
+        s
+        for s in members
+        if s.serial in serials
+        and _is_black(s)
+        and (s.serial, s.supply_id) not in lines
+        and _known(s.forecast)
+        and not _guarded(s, today, rules)
+        and s.forecast.balance + quantity(s.forecast, rules) <= need(s.forecast, rules)
+    ]
+    return full, blacks
+
+
+def _is_black(supply: SupplyPlan) -> bool:
+    return supply.kind == "toner" and (supply.colour or "").lower() == "black"
 
 
 def quantity(forecast: Forecast, rules: Rules) -> int:
@@ -194,10 +242,11 @@ def _with_waste(lines: list[Line], members: list[SupplyPlan], rules: Rules) -> t
         elif supply.kind == "toner" and (supply.colour or "").lower() == "black":
             black[supply.serial, supply.supply_id] = supply
     out = list(lines)
+    ordered = {(line.serial, line.supply_id) for line in lines}
     for line in lines:
         container = waste.get(line.serial)
         toner = black.get((line.serial, line.supply_id))
-        if toner is None or container is None:
+        if toner is None or container is None or (container.serial, container.supply_id) in ordered:
             continue
         count = _containers(toner.forecast, line.quantity, container.forecast, rules)
         if count == 0:
@@ -226,7 +275,9 @@ def _containers(toner: Forecast, cartridges: int, container: Forecast, rules: Ru
     if container.rate == 0:
         return 0  # its room is not filling: containers on site would only pile up
     if not _known(toner) or not _known(container) or not toner.capacity or not container.capacity:
-        return most  # the rates are not known: R11 as written
+        # The rates are not known: R11 as written, but not onto a container already waiting
+        # on site or on its way (a gauge that never says how full it is would pile them up).
+        return most if container.balance == 0 else 0
     assert toner.rate and toner.days_left_total is not None
     assert container.rate and container.days_left_total is not None
     covers = toner.days_left_total + cartridges * toner.capacity / toner.rate

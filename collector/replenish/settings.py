@@ -35,6 +35,8 @@ class Rules:
     # R7 cold start: before a usage rate is known, a cartridge is taken to last this many
     # days (a conservative default: an office laser cartridge lasts 2 to 6 months).
     cold_start_cartridge_days: float = 60
+    # ... and a colour cartridge or a waste container this many (offices print mostly black).
+    cold_start_slow_days: float = 120
     cold_start_low_share: float = 0.1  # R7 cold start: a "low" alert, this share left
 
     def __post_init__(self) -> None:
@@ -59,6 +61,7 @@ class Rules:
             "min_history_days",
             "history_days",
             "cold_start_cartridge_days",
+            "cold_start_slow_days",
         )
         for name in (*positive, "spike_window_days", "spike_ratio", "high_usage_weeks"):
             if getattr(self, name) <= 0:

@@ -269,7 +269,7 @@ def test_fleet_yield_of_a_part_number() -> None:
     assert y is not None
     assert (y.source, y.count) == ("fleet", 3) and y.pages == pytest.approx(6000)
     assert "3 cartridges of this part number" in y.describe()
-    assert fleet_yield([]) is None
+    assert fleet_yield([]) is None and fleet_yield([6000]) is None  # one is not a fleet
 
 
 def test_point_of_a_some_remaining_gauge_once_empty() -> None:

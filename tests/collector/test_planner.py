@@ -326,12 +326,23 @@ def test_r11_no_waste_when_waste_per_black_is_zero() -> None:
 
 
 def test_r11_waste_never_ordered_alone() -> None:
-    """R11: a nearly full waste container is not ordered by itself (extras are the helpdesk's)."""
+    """R11: a nearly full waste container is not ordered by itself (extras are the helpdesk's):
+    it brings its device's black toner forward and comes with it (a full box stops the
+    printer); with a black cartridge waiting on site already (R9: no stockpile) it goes
+    alone, as the one container the printer needs to print at all."""
     members = [
         supply("A", "black", stand(10.0, 100.0)),
         supply("A", "waste", waste_room(2.0), kind="waste"),
     ]
-    assert plan(members, TODAY, RULES) == []
+    assert ordered(plan(members, TODAY, RULES)) == {
+        ("A", "black"): (1, CONSOLIDATED),
+        ("A", "waste"): (1, WASTE_WITH_BLACK),
+    }
+    stocked = [
+        supply("A", "black", replace(stand(10.0, 100.0), balance=1)),
+        supply("A", "waste", waste_room(2.0), kind="waste"),
+    ]
+    assert ordered(plan(stocked, TODAY, RULES)) == {("A", "waste"): (1, TRIGGER)}
 
 
 @pytest.mark.parametrize(
