@@ -209,7 +209,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             installs.extend((key, Install(when, 0.0, 0.0, False)) for _ in range(unseen))
             changed.add(key)
         tracks[key] = track
-        forecasts[key] = forecast(track, now, rules, same, rated, slow)
+        forecasts[key] = forecast(track, now, rules, same, rated, slow, supply.kind == "waste")
 
     by_device: dict[str, list[Supply]] = defaultdict(list)
     for supply in snapshot.supplies:
@@ -248,14 +248,17 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     planned = plan(candidates, today, rules)
     placed = []
     lines_for: dict[str, int] = defaultdict(int)
-    boxes = {(s.serial, s.supply_id): (rated_pages(s), s.sku, _slow(s)) for s in snapshot.supplies}
+    boxes = {
+        (s.serial, s.supply_id): (rated_pages(s), s.sku, _slow(s), s.kind == "waste")
+        for s in snapshot.supplies
+    }
     for shipment in planned:
         for line in shipment.lines:
             key = (line.serial, line.supply_id)
             tracks[key] = with_order(tracks[key], line.quantity, today)
-            box, sku, slow = boxes[key]
+            box, sku, slow, waste = boxes[key]
             same = fleet.get(sku) if sku else None
-            forecasts[key] = forecast(tracks[key], now, rules, same, box, slow)
+            forecasts[key] = forecast(tracks[key], now, rules, same, box, slow, waste)
             changed.add(key)
             lines_for[line.serial] += 1
         first = shipment.lines[0].serial

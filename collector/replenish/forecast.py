@@ -236,6 +236,7 @@ def advance(
             empty_pages=at_empty,
             blind=blind,
             numbered=numbered,
+            silent=value is None and point.quality == "unknown",
         )
         if unit == PERCENT:
             meter = pages.shown(meter, value)
@@ -470,6 +471,7 @@ def forecast(
     fleet: Yield | None = None,
     rated: int | None = None,
     slow: bool = False,
+    waste: bool = False,
 ) -> Forecast:
     """Where the supply stands at `now` (R7), with the R6 and R12 flags, from the best
     evidence it has: the gauge's level series; else (a gauge with no number, or a coarse one,
@@ -526,8 +528,16 @@ def forecast(
             " of its toners is low or empty"
         )
         return replace(level, basis=NONE, why=why)
+    if meter.silent and waste:
+        # No alert says a waste box is full: it comes with each black toner (R11 as written).
+        why = "the gauge never says how full it is: a container comes with each black toner"
+        return replace(level, basis=NONE, why=why)
     if meter.last is not None or value is not None:
-        why = 'the gauge says only "some remaining": ordered when it reads empty'
+        why = (
+            "the gauge never gives a level: ordered when the printer says it is empty"
+            if meter.silent
+            else 'the gauge says only "some remaining": ordered when it reads empty'
+        )
         return replace(level, basis=WATCH, why=why)
     why = "no level and no page counter" if level.rate is None else level.why
     return replace(level, basis=NONE, why=why)

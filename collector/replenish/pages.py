@@ -57,6 +57,7 @@ class Meter:
     blind: bool = False  # no level ever, and the device's alerts are not this toner's alone
     numbered: bool = False  # the gauge's last reading above empty gave a level
     guessed: bool = False  # the anchor is where a cartridge was reckoned to go in, not seen
+    silent: bool = False  # the gauge's last reading said nothing at all (-2, unknown)
 
     def to_json(self) -> dict[str, Any]:
         """As the track's JSON keeps it."""
@@ -75,6 +76,7 @@ class Meter:
             "blind": self.blind,
             "numbered": self.numbered,
             "guessed": self.guessed,
+            "silent": self.silent,
         }
 
     @classmethod
@@ -98,6 +100,7 @@ class Meter:
             blind=bool(data.get("blind")),
             numbered=bool(data.get("numbered")),
             guessed=bool(data.get("guessed")),
+            silent=bool(data.get("silent")),
         )
 
     @property

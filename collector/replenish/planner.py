@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.replenish.forecast import Forecast
+from collector.replenish.forecast import NONE, Forecast
 from collector.replenish.settings import Rules
 
 TRIGGER = "trigger"
@@ -276,8 +276,9 @@ def _containers(toner: Forecast, cartridges: int, container: Forecast, rules: Ru
         return 0  # its room is not filling: containers on site would only pile up
     if not _known(toner) or not _known(container) or not toner.capacity or not container.capacity:
         # The rates are not known: R11 as written, but not onto a container already waiting
-        # on site or on its way (a gauge that never says how full it is would pile them up).
-        return most if container.balance == 0 else 0
+        # on site or on its way; unless the gauge never says how full it is: then no swap
+        # is ever seen either, and one container with each black toner is all there is.
+        return most if container.balance == 0 or container.basis == NONE else 0
     assert toner.rate and toner.days_left_total is not None
     assert container.rate and container.days_left_total is not None
     covers = toner.days_left_total + cartridges * toner.capacity / toner.rate
