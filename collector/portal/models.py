@@ -133,6 +133,8 @@ class SupplyView(_View):
     confidence: float
     history: tuple[tuple[datetime, float], ...]  # (time, percent), the last history_days
     forecast_line: tuple[tuple[datetime, float], ...]  # (time, percent), now to empty
+    basis: str = ""  # what days left come from: level, pages, cold-start, watch, none
+    why: str = ""  # in plain words
 
 
 @dataclass(frozen=True)

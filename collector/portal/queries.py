@@ -40,7 +40,7 @@ from collector.portal.models import (
     UnregisteredDevice,
 )
 from collector.portal.principal import Principal
-from collector.replenish.daily import point_of
+from collector.replenish.daily import Supply, hints, point_of
 from collector.replenish.forecast import Forecast, Track, forecast, with_order
 from collector.replenish.lifecycle import DISCONNECTED, NO_USAGE_RATE
 from collector.replenish.planner import CONSUMED_KINDS
@@ -124,10 +124,17 @@ class _Status:
     forecast: Forecast | None
 
 
-def _status(track: Track | None, uncounted: int, now: datetime, rules: Rules) -> _Status:
+def _status(
+    track: Track | None, uncounted: int, now: datetime, rules: Rules, supply: Any
+) -> _Status:
     if track is None:
         return _Status(None, None)
-    f = forecast(with_order(track, uncounted, None) if uncounted else track, now, rules)
+    plain = Supply(
+        supply.serial, supply.supply_id, supply.kind, supply.colour, supply.sku, supply.rated_yield
+    )
+    rated, slow, waste = hints(plain)  # as the daily run forecasts it (the fleet's aside)
+    counted = with_order(track, uncounted, None) if uncounted else track
+    f = forecast(counted, now, rules, None, rated, slow, waste)
     percent = None
     if f.remaining is not None and f.capacity:
         percent = round(max(0.0, min(100.0, 100.0 * f.remaining / f.capacity)), 1)
@@ -572,7 +579,7 @@ async def device(
         views = []
         for s in _supply_rows(conn, where):
             key = (serial, s.supply_id)
-            status = _status(tracks.get(key), uncounted.get(key, 0), now, rules)
+            status = _status(tracks.get(key), uncounted.get(key, 0), now, rules, s)
             f = status.forecast
             level = status.percent if status.percent is not None else latest.get(key)
             when, why = _next_order(s.kind, f, state, high, now, rules)
@@ -605,6 +612,8 @@ async def device(
                     confidence=f.confidence if f is not None else 0.0,
                     history=tuple(history.get(s.supply_index, ())),
                     forecast_line=_forecast_line(level, f, now),
+                    basis=f.basis if f is not None else "",
+                    why=f.why if f is not None else "",
                 )
             )
         site = conn.execute(

@@ -295,6 +295,12 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     )
 
 
+def hints(supply: Supply) -> tuple[int | None, bool, bool]:
+    """What a supply's forecast needs besides its track: its rated pages (black toner and
+    waste only), whether a cold start takes it to last longer, whether it is a waste box."""
+    return rated_pages(supply), _slow(supply), supply.kind == "waste"
+
+
 def _slow(supply: Supply) -> bool:
     """A colour cartridge or a waste container: a cold start takes it to last longer."""
     colour = (supply.colour or "").lower()
