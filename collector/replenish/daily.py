@@ -302,9 +302,10 @@ def hints(supply: Supply) -> tuple[int | None, bool, bool]:
 
 
 def _slow(supply: Supply) -> bool:
-    """A colour cartridge or a waste container: a cold start takes it to last longer."""
+    """A colour cartridge: a cold start takes it to last longer (a waste box fills with every
+    page, like black toner empties)."""
     colour = (supply.colour or "").lower()
-    return supply.kind == "waste" or bool(colour and "black" not in colour)
+    return supply.kind != "waste" and bool(colour and "black" not in colour)
 
 
 def rated_pages(supply: Supply) -> int | None:

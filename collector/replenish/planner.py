@@ -110,13 +110,14 @@ def plan(supplies: Sequence[SupplyPlan], today: int, rules: Rules) -> list[Shipm
         for black in blacks:
             lines[black.serial, black.supply_id] = _line(black, CONSOLIDATED, rules)
         for container in full:
-            if not any(
+            with_black = any(
                 _is_black(s) and (s.serial, s.supply_id) in lines
                 for s in members
                 if s.serial == container.serial
-            ):
-                # No black toner can come (one waits on site): the box is not an extra one,
-                # it is the one the printer needs to print at all.
+            )
+            if not with_black and not _black_in_time(container, members, rules):
+                # No black toner can come before the box is full (one waits on site): the
+                # box is not an extra one, it is the one the printer needs to print at all.
                 lines[container.serial, container.supply_id] = _line(container, TRIGGER, rules)
         if not lines:
             continue
@@ -171,6 +172,19 @@ def _for_waste(
         and s.forecast.balance + quantity(s.forecast, rules) <= need(s.forecast, rules)
     ]
     return full, blacks
+
+
+def _black_in_time(container: SupplyPlan, members: list[SupplyPlan], rules: Rules) -> bool:
+    """Whether its device's black toner reaches its own trigger before the waste room is
+    full: then the container comes with that black toner (R11), not alone."""
+    room = container.forecast.days_left_total or 0.0
+    return any(
+        _is_black(s)
+        and _known(s.forecast)
+        and (s.forecast.days_left_total or 0.0) - rules.trigger_days < room
+        for s in members
+        if s.serial == container.serial
+    )
 
 
 def _is_black(supply: SupplyPlan) -> bool:

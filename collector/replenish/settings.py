@@ -35,7 +35,7 @@ class Rules:
     # R7 cold start: before a usage rate is known, a cartridge is taken to last this many
     # days (a conservative default: an office laser cartridge lasts 2 to 6 months).
     cold_start_cartridge_days: float = 60
-    # ... and a colour cartridge or a waste container this many (offices print mostly black).
+    # ... and a colour cartridge this many (offices print mostly black).
     cold_start_slow_days: float = 120
     cold_start_low_share: float = 0.1  # R7 cold start: a "low" alert, this share left
 
