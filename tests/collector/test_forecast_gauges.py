@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -26,9 +27,10 @@ from collector.replenish.forecast import (
     Track,
     advance,
     forecast,
+    unseen_swaps,
     with_order,
 )
-from collector.replenish.pages import Yield, fleet_yield
+from collector.replenish.pages import Mark, Meter, Yield, fleet_yield, past_its_pages
 from collector.replenish.planner import Group, SupplyPlan, plan
 from collector.replenish.settings import Rules
 
@@ -285,3 +287,56 @@ def test_track_keeps_the_meter_through_json() -> None:
     old = track.to_json()
     del old["meter"]  # a track stored before issue 14
     assert Track.from_json(old).meter.yields == ()
+
+
+# --- swaps no reading shows (R13) -----------------------------------------------------------
+
+
+def _some_remaining_track(days: int, empty_from: int, printing: bool) -> Track:
+    """A "some remaining" supply read daily, reading empty from `empty_from` on; the counter
+    stops there unless `printing` (another supply's 0 rounding, not an empty cartridge)."""
+    points = []
+    for day in range(days):
+        empty = day >= empty_from
+        counter = 1000 + 100 * (day if printing or not empty else empty_from)
+        remaining = 0.0 if empty else None
+        points.append(
+            Point(
+                at(day),
+                remaining,
+                None,
+                PERCENT,
+                "some-remaining",
+                counter,
+                "empty" if empty else None,
+            )
+        )
+    return with_order(run(points), 1, None)
+
+
+def test_a_spare_put_in_unseen_is_reckoned_when_it_reads_empty_a_day_with_the_counter_stopped() -> (
+    None
+):
+    track = _some_remaining_track(10, 7, printing=False)
+    reckoned, gone = unseen_swaps(track, 0, RULES)
+    assert gone == 1 and reckoned.balance == 0 and reckoned.installs == track.installs + 1
+    assert unseen_swaps(track, 1, RULES)[1] == 0  # the one on its way is not put in yet
+
+
+def test_no_unseen_swap_while_the_printer_still_prints_or_the_gauge_gives_a_level() -> None:
+    assert unseen_swaps(_some_remaining_track(10, 7, printing=True), 0, RULES)[1] == 0
+    points = [
+        Point(at(d), max(0.0, 5.0 - d), 100.0, PERCENT, "measured", 100 * d) for d in range(9)
+    ]
+    assert unseen_swaps(with_order(run(points), 1, None), 0, RULES)[1] == 0  # a level shows a swap
+
+
+def test_a_cartridge_past_its_pages_with_a_spare_on_site_was_swapped() -> None:
+    """Learned 6,000 pages a cartridge; 8,000 pages since it went in, a spare on site, never
+    read empty: the spare went in at 6,000 (the spread is 25 %: not before 7,500)."""
+    learned = Meter(anchor=Mark(0, 1.0), mark=Mark(0, 1.0), yields=(6000,), last=7000)
+    assert past_its_pages(learned, None, None, 1) == (learned, 0)
+    later = replace(learned, last=8000)
+    meter, swaps = past_its_pages(later, None, None, 1)
+    assert swaps == 1 and meter.anchor == Mark(6000, 1.0) and meter.guessed
+    assert past_its_pages(later, None, None, 0)[1] == 0  # nothing on site to put in
