@@ -20,7 +20,8 @@ COPY through asyncpg), not through the HTTP path:
   stores it, pydantic-core's JSON of `Track.to_json()`, with `Forecast.figures()` beside it;
 - the state a daily run left: a supply whose days left fell under the trigger on an earlier
   day has balance 1 (its order, placed then, is in orders/shipments: shipped, or delivered
-  after 3 days), its waste container too; older, installed orders of the rest are in orders as
+  after 3 days), its waste container too, and a waste box within the trigger had a
+  container come with an earlier black toner; older, installed orders of the rest are in orders as
   delivered; every device has its device_states row and a devices row (last_seen);
 - 0.5 % of devices dark for 8 to 40 days (disconnected); 1 % read again today (one reading
   each, in readings/supplies, received after yesterday's run, which plan_runs records).
@@ -313,6 +314,10 @@ def _device(
                 black_order = ordered
         elif spec.kind == "waste" and black_order is not None and own.random() < 0.7:
             ordered = black_order  # R11: it came with the black toner
+        elif spec.kind == "waste" and days_left is not None and days_left <= rules.trigger_days:
+            # R11 keeps the room lasting as long as the black stock: a box this full had a
+            # container come with the last black toner (collector.replenish.planner).
+            ordered = TODAY - own.randint(LEAD_DAYS, 30)
         if ordered is not None:
             track = replace(track, balance=1, last_order_day=ordered)
             outlook = forecast(track, NOW, rules)
