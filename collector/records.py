@@ -1,4 +1,8 @@
-"""The collector's records: what the store hands back and the service returns."""
+"""The collector's records: what the store hands back and the service returns.
+
+They sit below every package of the collector (docs/architecture.md, Layers): the store,
+the portal, the mailer and the fulfilment all import them, and they import none of those.
+"""
 
 from __future__ import annotations
 
@@ -101,3 +105,41 @@ class IngestResult:
     def to_dict(self) -> dict[str, object]:
         """The response body."""
         return {"batch_id": self.batch_id, "results": [r.to_dict() for r in self.results]}
+
+
+# Who is asking: a helpdesk user, a customer's user, or the system itself.
+HELPDESK = "helpdesk"
+CUSTOMER = "customer"
+SYSTEM_ROLE = "system"
+ROLES = (HELPDESK, CUSTOMER)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user (or the system), and the customer it is scoped to."""
+
+    user_id: int | None
+    username: str
+    role: str  # helpdesk, customer, system
+    customer_id: str | None  # a customer user's; None for the helpdesk and the system
+
+    @property
+    def is_helpdesk(self) -> bool:
+        """The helpdesk (and the system) see and act for every customer."""
+        return self.role in (HELPDESK, SYSTEM_ROLE)
+
+    def sees(self, customer_id: str | None) -> bool:
+        """Whether this principal may see the customer's objects (others are not found)."""
+        return self.is_helpdesk or (customer_id is not None and customer_id == self.customer_id)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "role": self.role,
+            "customer_id": self.customer_id,
+        }
+
+
+# The actor of changes no user made (the CLI, the daily run).
+SYSTEM = Principal(None, "system", SYSTEM_ROLE, None)

@@ -37,7 +37,7 @@ from collector.portal.auth import (
     via_session,
 )
 from collector.portal.errors import Forbidden, NotFound, Throttled
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store import people
 from collector.store.database import Database
 from collector.views import json_body

@@ -44,7 +44,7 @@ from cryptography.fernet import Fernet
 from collector.appkeys import CLOCK, COLLECTOR, METRICS
 from collector.config import CollectorConfig
 from collector.portal.errors import Throttled
-from collector.portal.principal import CUSTOMER, HELPDESK, SYSTEM, Principal
+from collector.records import CUSTOMER, HELPDESK, SYSTEM, Principal
 from collector.store import people
 from common.strictconfig import ConfigError
 

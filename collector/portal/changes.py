@@ -30,7 +30,7 @@ from collector.portal.inputs import (
     is_id,
     is_plain,
 )
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.replenish.planner import ASR_KINDS
 from collector.store import fleet
 from collector.store.database import Database

@@ -28,7 +28,7 @@ from collector.fulfil.message import reference
 from collector.portal.errors import Forbidden, NotFound
 from collector.portal.inputs import MAX_SERIAL, MAX_SUPPLY_ID, is_plain
 from collector.portal.models import CannotForecast, PartNumberNeeded
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store import shipping
 from collector.store.database import Database
 from collector.store.people import audit

@@ -31,7 +31,7 @@ from collector.portal.pages import (
     _see_other,
     _text,
 )
-from collector.portal.principal import Principal
+from collector.records import Principal
 
 ONLY = "This page is for the helpdesk only."
 

@@ -41,7 +41,7 @@ from collector.portal.auth import (
 )
 from collector.portal.chart import level_chart
 from collector.portal.errors import Forbidden, NotFound, Throttled
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store.database import Database
 
 log = logging.getLogger(__name__)

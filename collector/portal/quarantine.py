@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select
 from collector.errors import InvalidRequest
 from collector.portal.errors import Forbidden
 from collector.portal.models import QuarantinedReading
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store.database import Database
 from collector.store.schema import (
     QUARANTINE_KINDS,

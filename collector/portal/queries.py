@@ -39,7 +39,7 @@ from collector.portal.models import (
     SupplyView,
     UnregisteredDevice,
 )
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.replenish.daily import Supply, hints, point_of
 from collector.replenish.forecast import Forecast, Track, forecast, with_order
 from collector.replenish.lifecycle import DISCONNECTED, NO_USAGE_RATE

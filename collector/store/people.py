@@ -29,7 +29,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from collector.errors import InvalidRequest
-from collector.portal.principal import CUSTOMER, HELPDESK, ROLES, SYSTEM, Principal
+from collector.records import CUSTOMER, HELPDESK, ROLES, SYSTEM, Principal
 from collector.store.database import Database
 from collector.store.schema import (
     api_tokens,

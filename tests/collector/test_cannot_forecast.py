@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from collector.portal import helpdesk
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
 from collector.service import Collector, Settings

@@ -39,7 +39,7 @@ from collector.fulfil.outbound import DELIVERY_HEADER, Dispatcher
 from collector.fulfil.simulated import SimulatedWarehouse
 from collector.fulfil.simulated_app import SERVICE, WarehouseService, simulated_warehouse_app
 from collector.portal import helpdesk
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store import fleet, shipping
 from collector.store.database import Database
 from collector.store.schema import (

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from collector import catalogue
 from collector.errors import InvalidRequest
 from collector.portal import changes, helpdesk
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store.database import Database
 from collector.store.migrate import MIGRATIONS
 from collector.store.schema import asr_supplies, audit_log, orders, readings, supply_tracks

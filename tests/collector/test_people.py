@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from collector.errors import InvalidRequest
-from collector.portal.principal import Principal
+from collector.records import Principal
 from collector.store import fleet, people
 from collector.store.database import Database
 from collector.store.schema import api_tokens, audit_log, users
