@@ -30,7 +30,7 @@ from collector.replenish.daily import (
     Uncounted,
     point_of,
 )
-from collector.replenish.forecast import Point, Track
+from collector.replenish.track import Point, Track
 from collector.store import shipping
 from collector.store.database import Database
 from collector.store.fleet import notice_row, recipient
