@@ -52,6 +52,11 @@ _SMALL_ORDER_Y = frozenset(
 )
 
 
+# The refusals of a signature, for both signed interfaces: the agents' requests (Ed25519,
+# docs/protocol.md) and the warehouse's bodies (HMAC, collector.fulfil.signing,
+# docs/fulfilment.md). `reason` is the code each API answers with.
+
+
 class SignatureError(Exception):
     """A request whose signature does not hold; `reason` is a short machine-readable code."""
 
@@ -60,13 +65,19 @@ class SignatureError(Exception):
 
 
 class MalformedSignature(SignatureError):
-    """A signature header is missing or not in its format."""
+    """A signature header is missing or not in its format (the agents' API says both so)."""
 
     reason = "malformed-signature"
 
 
+class MissingSignature(MalformedSignature):
+    """A signature header is absent (the warehouse's API tells this from a malformed one)."""
+
+    reason = "missing-signature"
+
+
 class BadSignature(SignatureError):
-    """The signature does not verify with the key named by the key id."""
+    """The signature does not verify with the key named by the key id, or the shared key."""
 
     reason = "bad-signature"
 
@@ -76,6 +87,12 @@ class StaleSignature(SignatureError):
 
     reason = "stale-timestamp"
     permanent = False
+
+
+class StaleWarehouseSignature(StaleSignature):
+    """StaleSignature on the warehouse's API, which documents the shorter code `stale`."""
+
+    reason = "stale"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ digits) and `X-ASR-Signature: v1=<64 hex digits>`, the HMAC-SHA256 under the sha
 `v1\\n{timestamp}\\n{nonce}\\n` followed by the exact body bytes. The collector signs the
 requests it sends with `warehouse.secret_file`; the warehouse signs its updates with the key
 in `warehouse.inbound_secret_file`. Pure: the clock is a parameter, nothing is stored.
-The header names and the formats of timestamp and nonce are the agents' (wire.signing); the
-MAC differs (HMAC-SHA256 under a shared key, not Ed25519), and so does the error tree.
+The header names, the formats of timestamp and nonce and the refusals are the agents'
+(wire.signing); the MAC differs (HMAC-SHA256 under a shared key, not Ed25519), and a stale
+timestamp answers `stale` here (docs/fulfilment.md), `stale-timestamp` to agents.
 Is not: the replay check (whether a nonce was seen before); the receiver keeps that state.
 """
 
@@ -25,13 +26,19 @@ from datetime import datetime
 from pathlib import Path
 
 from common.strictconfig import ConfigError
-from wire.signing import (  # the agents' headers and formats; the warehouse's MAC is HMAC
+from wire.signing import (  # the agents' headers, formats and refusals; the MAC is HMAC
     NONCE_FORMAT,
     NONCE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_FORMAT,
     TIMESTAMP_HEADER,
+    BadSignature,
+    MalformedSignature,
+    MissingSignature,
+    StaleSignature,
+    StaleWarehouseSignature,
 )
+from wire.signing import SignatureError as SignatureRefused
 
 VERSION = "v1"
 MIN_KEY_BYTES = 32
@@ -39,36 +46,22 @@ MIN_KEY_BYTES = 32
 _SIGNATURE = re.compile(r"v1=([0-9a-f]{64})")
 
 
-class SignatureRefused(Exception):
-    """A body whose signature does not hold; `reason` is a short machine-readable code."""
-
-    reason = "bad-signature"
-    permanent = True  # the same bytes and headers fail the same way
-
-
-class MissingSignature(SignatureRefused):
-    """A signature header is absent."""
-
-    reason = "missing-signature"
-
-
-class MalformedSignature(SignatureRefused):
-    """A signature header is not in its format."""
-
-    reason = "malformed-signature"
-
-
-class BadSignature(SignatureRefused):
-    """The HMAC does not match: another key, or the body or headers were changed."""
-
-    reason = "bad-signature"
-
-
-class StaleSignature(SignatureRefused):
-    """The timestamp is outside the accepted clock skew: fix the clock, sign again."""
-
-    reason = "stale"
-    permanent = False
+# One error tree for both interfaces: these names are wire.signing's classes (SignatureRefused
+# is its SignatureError under the name the warehouse code has used).
+__all__ = [
+    "BadSignature",
+    "MalformedSignature",
+    "MissingSignature",
+    "SignatureRefused",
+    "Signed",
+    "StaleSignature",
+    "StaleWarehouseSignature",
+    "load_key",
+    "sign",
+    "signature",
+    "signed_message",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -150,7 +143,7 @@ def verify(
         raise BadSignature("the signature does not match the body with the shared key")
     offset = timestamp - now.timestamp()
     if abs(offset) > skew_seconds:
-        raise StaleSignature(
+        raise StaleWarehouseSignature(
             f"signed {offset:+.0f} s from now, outside the accepted ±{skew_seconds:.0f} s"
         )
     return Signed(timestamp, nonce)

@@ -131,3 +131,36 @@ def test_endorsement_vouches_for_the_new_key_only() -> None:
 def test_public_key_must_be_32_bytes() -> None:
     with pytest.raises(ValueError, match="32"):
         decode_public_key("AAAA")
+
+
+def test_one_error_tree_for_both_signed_interfaces_each_keeping_its_documented_codes() -> None:
+    """The warehouse's HMAC refusals are wire.signing's classes; the codes each API documents
+    (docs/protocol.md, docs/fulfilment.md) stay, `stale` on the warehouse's API alone."""
+    from collector.fulfil import signing as warehouse
+    from wire import signing as agents
+
+    assert warehouse.SignatureRefused is agents.SignatureError
+    for name in ("BadSignature", "MalformedSignature", "MissingSignature", "StaleSignature"):
+        assert getattr(warehouse, name) is getattr(agents, name)
+    assert issubclass(agents.StaleWarehouseSignature, agents.StaleSignature)
+    codes = {
+        cls.__name__: (cls.reason, cls.permanent)
+        for cls in (
+            agents.MalformedSignature,
+            agents.MissingSignature,
+            agents.BadSignature,
+            agents.StaleSignature,
+            agents.StaleWarehouseSignature,
+        )
+    }
+    assert codes == {
+        "MalformedSignature": ("malformed-signature", True),
+        "MissingSignature": ("missing-signature", True),
+        "BadSignature": ("bad-signature", True),
+        "StaleSignature": ("stale-timestamp", False),
+        "StaleWarehouseSignature": ("stale", False),
+    }
+    key, body, at = b"k" * 32, b"{}", datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    with pytest.raises(agents.StaleSignature) as late:
+        warehouse.verify(key, warehouse.sign(key, body, at), body, at + timedelta(hours=1), 300)
+    assert late.value.reason == "stale"
