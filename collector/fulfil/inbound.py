@@ -4,7 +4,7 @@ Is: what `POST /api/v1/warehouse/updates` does apart from HTTP (collector.fulfil
 this order, each refusal changing nothing:
 1. the HMAC signature over the exact body, with the key of `warehouse.inbound_secret_file`
    (collector.fulfil.signing), and its timestamp within ±`clock_skew_seconds` of now;
-2. the body, an `Update` (collector.fulfil.message), each wrong field named;
+2. the body, an `Update` (collector.fulfilment), each wrong field named;
 3. in one transaction: the nonce stored (taken before: a replay, refused) and the shipment's
    step (collector.store.shipping: event, times, tracking and the R15 email in the outbox).
    A step the shipment cannot take (delivered, then backordered) or an unknown shipment rolls
@@ -29,9 +29,9 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy import update as sa_update
 
 from collector.errors import CollectorError, InvalidTransition, ReplayedNonce, UnknownShipment
-from collector.fulfil.message import Update, reference
 from collector.fulfil.signing import verify
 from collector.fulfil.simulated import SimulatedWarehouse
+from collector.fulfilment import Update, reference
 from collector.store import shipping
 from collector.store.database import Database
 from collector.store.schema import fulfilment_requests, shipments, warehouse_nonces

@@ -44,9 +44,9 @@ from sqlalchemy import Connection, select, update
 
 from collector.config import WarehouseSection
 from collector.errors import InvalidRequest
-from collector.fulfil.message import reference
 from collector.fulfil.signing import load_key, sign
 from collector.fulfil.simulated import SimulatedWarehouse, read_request
+from collector.fulfilment import reference
 from collector.store import claims
 from collector.store.database import Database
 from collector.store.schema import fulfilment_requests

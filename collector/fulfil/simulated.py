@@ -25,7 +25,7 @@ from pydantic_core import from_json
 
 from collector.config import WarehouseSection
 from collector.errors import InvalidRequest
-from collector.fulfil.message import VERSION, Update, reference
+from collector.fulfilment import VERSION, Update, reference
 
 CARRIER = "SimPost"
 # The order of a shipment's steps: an update whose status ranks at or below the shipment's

@@ -33,10 +33,10 @@ from aiohttp import web
 
 from collector.config import WarehouseSection
 from collector.errors import InvalidRequest
-from collector.fulfil.message import Update
 from collector.fulfil.outbound import DELIVERY_HEADER
 from collector.fulfil.signing import SignatureRefused, load_key, sign, verify
 from collector.fulfil.simulated import Order, SimulatedWarehouse, read_request
+from collector.fulfilment import Update
 from collector.service import Clock, utcnow
 
 log = logging.getLogger(__name__)

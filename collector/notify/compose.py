@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, select
 
-from collector.fulfil.message import reference
+from collector.fulfilment import reference
 from collector.store.schema import (
     asr_devices,
     contacts,

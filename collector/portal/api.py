@@ -25,7 +25,7 @@ from collector.errors import (
     StoreUnavailable,
     UnsupportedMediaType,
 )
-from collector.fulfil.message import reference
+from collector.fulfilment import reference
 from collector.portal import changes, inputs, quarantine, queries
 from collector.portal.auth import (
     api_login_required,

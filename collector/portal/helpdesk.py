@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select, update
 
 from collector.catalogue import PART_NUMBER_RULE, is_part_number
 from collector.errors import InvalidRequest
-from collector.fulfil.message import reference
+from collector.fulfilment import reference
 from collector.portal.errors import Forbidden, NotFound
 from collector.portal.inputs import MAX_SERIAL, MAX_SUPPLY_ID, is_plain
 from collector.portal.models import CannotForecast, PartNumberNeeded

@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from collector.appkeys import CLOCK
-from collector.fulfil.message import reference
+from collector.fulfilment import reference
 from collector.portal import helpdesk, inputs
 from collector.portal.api import PREFIX, ROUTES, _body, _db, _serial, _who, api
 

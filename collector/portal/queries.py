@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, select, true
 
 from collector.errors import InvalidRequest
-from collector.fulfil.message import reference
+from collector.fulfilment import reference
 from collector.portal.inputs import MAX_SERIAL, is_id, is_plain
 from collector.portal.models import (
     Account,

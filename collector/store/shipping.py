@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from collector.errors import InvalidTransition, UnknownShipment
-from collector.fulfil.message import Line, Request
+from collector.fulfilment import Line, Request
 from collector.replenish.forecast import Track
 from collector.store.database import Database
 from collector.store.schema import (

@@ -34,10 +34,10 @@ from collector.config import CollectorConfig, WarehouseSection
 from collector.fulfil import signing
 from collector.fulfil import views as fulfil_views
 from collector.fulfil.inbound import apply_simulated, prune_nonces
-from collector.fulfil.message import Line, Request, Update, reference
 from collector.fulfil.outbound import DELIVERY_HEADER, Dispatcher
 from collector.fulfil.simulated import SimulatedWarehouse
 from collector.fulfil.simulated_app import SERVICE, WarehouseService, simulated_warehouse_app
+from collector.fulfilment import Line, Request, Update, reference
 from collector.portal import helpdesk
 from collector.records import Principal
 from collector.store import fleet, shipping

@@ -5,6 +5,11 @@ names the device's serial for the label); it is fixed when the order is placed, 
 site's address of that moment (R18). An *update* is the warehouse's word on a shipment:
 backordered, shipped (with tracking), delivered, or cancelled. docs/fulfilment.md documents
 both; `version` changes when their meaning does.
+
+Is: the warehouse contract, below the collector's packages (docs/architecture.md, Layers):
+the store writes requests in it when a shipment is placed, collector.fulfil sends them and
+reads updates, the portal and the mails show references.
+Is not: the sending or the receiving (collector.fulfil).
 """
 
 from __future__ import annotations
