@@ -153,7 +153,8 @@ def test_r16_r17_the_filters_show_disconnected_low_and_open_orders(
 
 
 def test_r13_r17_a_device_shows_its_supplies_and_their_charts(page: Page, login: Login) -> None:
-    """Level, usage, days left, balance, next order and why, and a chart per supply; orders."""
+    """Level, usage, days left, balance, next order and why; one chart of all supplies, and
+    each supply's chart on demand; orders. A customer reads words, not rule ids."""
     login(page, ANNA)
     page.get_by_role("link", name="ACME-MI-001").click()
     page.wait_for_url("**/devices/ACME-MI-001")
@@ -165,11 +166,25 @@ def test_r13_r17_a_device_shows_its_supplies_and_their_charts(page: Page, login:
     ]
     black = page.locator("[data-testid=supply-row][data-supply=black]")
     assert re.fullmatch(r"\d+ %", black.get_by_test_id("supply-level").inner_text())
+    waste = page.locator("[data-testid=supply-row][data-supply=waste]")
+    assert re.fullmatch(r"room left \d+ %", waste.get_by_test_id("supply-level").inner_text())
     assert black.get_by_test_id("supply-balance").inner_text() == "1"  # shipped, not installed
-    assert "R8" in black.get_by_test_id("supply-next-order").inner_text()
+    assert "21 days" in black.get_by_test_id("supply-next-order").inner_text()
+    # The next order's reason comes from the read model, which still names its rule.
+    assert "(R13)" not in page.get_by_test_id("supplies-note").inner_text()
+    overview = page.get_by_test_id("supplies-overview").locator("svg[role=img]")
+    assert overview.count() == 1
+    assert "ACME-MI-001" in (overview.get_attribute("aria-label") or "")
+    assert overview.locator("g.chart-supply").count() == 3
+    assert "room left" in (overview.locator("g[data-supply=waste]").text_content() or "")
+    box = overview.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] < 120  # compact
     charts = page.locator("[data-testid=supply-chart] svg[role=img]")
     assert charts.count() == 3
     chart = page.locator("[data-testid=supply-chart][data-supply=black] svg")
+    assert not chart.is_visible()  # the detail is on demand
+    page.locator("[data-testid=supply-chart][data-supply=black] summary").click()
+    assert chart.is_visible()
     assert "ACME-MI-001" in (chart.get_attribute("aria-label") or "")
     assert chart.locator("polyline.chart-history").count() == 1
     assert chart.locator("polyline.chart-forecast").get_attribute("stroke-dasharray")
@@ -182,6 +197,22 @@ def test_r13_r17_a_device_shows_its_supplies_and_their_charts(page: Page, login:
     page.goto("/devices/ACME-MI-002")  # a new cartridge went in mid-month: the line breaks
     refill = page.locator("[data-testid=supply-chart][data-supply=black] circle.chart-refill")
     assert refill.count() == 1
+
+
+def test_rule_ids_are_for_the_helpdesk_customers_read_words(page: Page, login: Login) -> None:
+    """The customer's pages say what a rule means; the helpdesk's also name it (docs/rules.md)."""
+    login(page, ANNA)
+    page.goto("/orders")
+    assert "(R15)" not in page.locator("main").inner_text()
+    page.goto("/sites")
+    text = page.locator("main").inner_text()
+    assert "travel together in one shipment" in text and "(R10)" not in text
+    page.context.clear_cookies()
+    login(page, HELPDESK)
+    page.goto("/sites")
+    assert "(R10)" in page.locator("main").inner_text()
+    page.goto("/devices/ACME-MI-001")
+    assert "(R13)" in page.get_by_test_id("supplies-note").inner_text()
 
 
 def test_r15_orders_show_the_latest_state_and_the_history(page: Page, login: Login) -> None:
