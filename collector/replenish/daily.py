@@ -16,8 +16,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from collector.replenish.forecast import (
-    GRAMS,
-    PERCENT,
     Forecast,
     Install,
     Point,
@@ -39,6 +37,7 @@ from collector.replenish.lifecycle import (
 from collector.replenish.pages import Yield, fleet_yield
 from collector.replenish.planner import Group, Shipment, SupplyPlan, plan
 from collector.replenish.settings import Rules
+from collector.replenish.track import point_of as point_of  # its home before track.py
 
 Key = tuple[str, str]  # (serial, supply id)
 
@@ -146,93 +145,142 @@ class Outcome:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-def point_of(
-    read_at: datetime,
-    percent: float | None,
-    grams_left: float | None,
-    grams_used: float | None,
-    quality: str,
-    receptacle: bool,
-    unit_hint: str | None,
-    *,
-    level: int | None = None,
-    pages: int | None = None,
-    alert: str | None = None,
-    shared: bool = False,
-) -> Point:
-    """A stored supply reading as the forecast sees it: grams where the device gives them (R1).
+@dataclass
+class _Run:
+    """The run's working state: each supply's track and forecast, and what changed."""
 
-    A receptacle's level is the space left in it, so its grams left and 100 - percent full
-    fall as it fills, as a toner's level falls as it empties. A level of 0 with no capacity
-    (a "some remaining" gauge once empty) is empty. The device's page counter goes with
-    every supply; its toner alert (`empty`, `low`) only with toner and ink.
-    """
-    alert = None if receptacle else alert
-    if grams_left is not None and grams_used is not None:
-        total = grams_left + grams_used
-        return Point(read_at, grams_left, total, GRAMS, quality, pages, alert)
-    if percent is not None:
-        left = 100.0 - percent if receptacle else percent
-        return Point(read_at, left, 100.0, PERCENT, quality, pages, alert)
-    empty = 0.0 if level == 0 else None
-    return Point(read_at, empty, None, unit_hint or PERCENT, quality, pages, alert, shared)
+    tracks: dict[Key, Track] = field(default_factory=dict)
+    forecasts: dict[Key, Forecast] = field(default_factory=dict)
+    installs: list[tuple[Key, Install]] = field(default_factory=list)
+    changed: set[Key] = field(default_factory=set)  # tracks to write
+    fleet: dict[str, Yield] = field(default_factory=dict)  # pages per cartridge, by part number
+
+    def forecast(self, supply: Supply, now: datetime, rules: Rules) -> None:
+        """The supply's forecast from its track as it stands."""
+        key = (supply.serial, supply.supply_id)
+        same = self.fleet.get(supply.sku) if supply.sku else None
+        rated, slow, waste = hints(supply)
+        self.forecasts[key] = forecast(self.tracks[key], now, rules, same, rated, slow, waste)
 
 
 def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     """The run's decisions at `now` (R6 to R16)."""
     today = day_number(now)
+    run = _advanced(snapshot, now, rules)
+    by_device: dict[str, list[Supply]] = defaultdict(list)
+    for supply in snapshot.supplies:
+        by_device[supply.serial].append(supply)
+    high, eligible = _flags(snapshot, run, by_device, now, rules)
+    planned = plan(_candidates(snapshot, run, eligible), today, rules)
+    placed = []
+    lines_for: dict[str, int] = defaultdict(int)
+    registered = {(s.serial, s.supply_id): s for s in snapshot.supplies}
+    for shipment in planned:
+        for line in shipment.lines:
+            key = (line.serial, line.supply_id)
+            run.tracks[key] = with_order(run.tracks[key], line.quantity, today)
+            run.forecast(registered[key], now, rules)
+            run.changed.add(key)
+            lines_for[line.serial] += 1
+        device = snapshot.devices[shipment.lines[0].serial]
+        placed.append(
+            PlacedShipment(
+                shipment, device.customer, device.site_id, device.contact_id, device.customer_kind
+            )
+        )
+    states = [
+        _new_state(
+            device,
+            _facts(device, by_device[serial], run.forecasts, high[serial], lines_for[serial]),
+            now,
+            rules,
+        )
+        for serial, device in snapshot.devices.items()
+        if serial in by_device
+    ]
+    counts = {
+        "supplies": len(snapshot.supplies),
+        "points": sum(len(p) for p in snapshot.points.values()),
+        "tracks_written": len(run.changed),
+        "shipments": len(placed),
+        "lines": sum(len(p.shipment.lines) for p in placed),
+        "installs": len(run.installs),
+        "high_usage": sum(high.values()),
+    }
+    return Outcome(
+        tracks=[
+            (key, run.tracks[key], run.forecasts[key]) for key in run.tracks if key in run.changed
+        ],
+        shipments=placed,
+        installs=run.installs,
+        states=states,
+        counted=[order.order_id for order in snapshot.uncounted],
+        tracked=set(snapshot.tracks),
+        counts=counts,
+    )
+
+
+def _advanced(snapshot: Snapshot, now: datetime, rules: Rules) -> _Run:
+    """Every supply's track moved on by its new readings, the orders not counted yet (R14)
+    and the swaps no reading showed (R13), and its forecast (R7)."""
     extra: dict[Key, int] = defaultdict(int)
     for order in snapshot.uncounted:
         extra[order.serial, order.supply_id] += order.quantity
-    tracks: dict[Key, Track] = {}
-    forecasts: dict[Key, Forecast] = {}
-    installs: list[tuple[Key, Install]] = []
-    changed: set[Key] = set()  # tracks to write: new readings, new orders, or new
-    fleet = _fleet_yields(snapshot)
+    run = _Run(fleet=_fleet_yields(snapshot))
     for supply in snapshot.supplies:
         key = (supply.serial, supply.supply_id)
         track = snapshot.tracks.get(key)
         points = snapshot.points.get(key)
-        same = fleet.get(supply.sku) if supply.sku else None
-        rated, slow = rated_pages(supply), _slow(supply)
         if track is None or points:
-            track, seen = advance(track or Track(), points or (), rules, same, rated)
-            installs.extend((key, install) for install in seen)
-            changed.add(key)
+            same = run.fleet.get(supply.sku) if supply.sku else None
+            track, seen = advance(track or Track(), points or (), rules, same, rated_pages(supply))
+            run.installs.extend((key, install) for install in seen)
+            run.changed.add(key)
         if key in extra:  # R14: counts in the balance, so the rules are not misled
             track = with_order(track, extra[key], None)
-            changed.add(key)
+            run.changed.add(key)
         track, unseen = unseen_swaps(track, snapshot.on_the_way.get(key, 0), rules)
         if unseen:  # R13: put in while no reading could show it, and used up
             assert track.last_at is not None
             when = datetime.fromtimestamp(track.last_at, timezone.utc)
-            installs.extend((key, Install(when, 0.0, 0.0, False)) for _ in range(unseen))
-            changed.add(key)
-        tracks[key] = track
-        forecasts[key] = forecast(track, now, rules, same, rated, slow, supply.kind == "waste")
+            run.installs.extend((key, Install(when, 0.0, 0.0, False)) for _ in range(unseen))
+            run.changed.add(key)
+        run.tracks[key] = track
+        run.forecast(supply, now, rules)
+    return run
 
-    by_device: dict[str, list[Supply]] = defaultdict(list)
-    for supply in snapshot.supplies:
-        by_device[supply.serial].append(supply)
-    high = {}
+
+def _flags(
+    snapshot: Snapshot,
+    run: _Run,
+    by_device: dict[str, list[Supply]],
+    now: datetime,
+    rules: Rules,
+) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Per device: the R6 flag, and whether ASR may order for it (not flagged or suspected,
+    R6; connected, R16)."""
+    high, eligible = {}, {}
     for serial, supplies in by_device.items():
         # R6: once flagged, a device stays with the helpdesk: its usage drops when it runs
         # dry, which must not hand it back to automatic orders.
         old = snapshot.devices[serial].state
         flagged = old is not None and old.high_usage
-        high[serial] = flagged or any(forecasts[s.serial, s.supply_id].high_usage for s in supplies)
-    eligible = {}
-    for serial, supplies in by_device.items():
-        fact = _facts(snapshot.devices[serial], supplies, forecasts, high[serial])
-        # R6: a high-usage device is handled by hand; R16: without data ASR cannot order.
-        suspected = any(forecasts[s.serial, s.supply_id].high_usage_suspected for s in supplies)
+        mine = [run.forecasts[s.serial, s.supply_id] for s in supplies]
+        high[serial] = flagged or any(f.high_usage for f in mine)
+        fact = _facts(snapshot.devices[serial], supplies, run.forecasts, high[serial])
+        suspected = any(f.high_usage_suspected for f in mine)
         connected = device_state(fact, now, rules).state != DISCONNECTED
         eligible[serial] = connected and not high[serial] and not suspected
-    candidates = []
+    return high, eligible
+
+
+def _candidates(snapshot: Snapshot, run: _Run, eligible: dict[str, bool]) -> list[SupplyPlan]:
+    """What the planner decides from: each supply with its group, forecast and last order."""
+    out = []
     for supply in snapshot.supplies:
         device = snapshot.devices[supply.serial]
         key = (supply.serial, supply.supply_id)
-        candidates.append(
+        out.append(
             SupplyPlan(
                 serial=supply.serial,
                 supply_id=supply.supply_id,
@@ -240,59 +288,12 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
                 colour=supply.colour,
                 sku=supply.sku,
                 group=Group(device.customer, str(device.site_id), str(device.contact_id)),
-                forecast=forecasts[key],
-                last_order_day=tracks[key].last_order_day,
+                forecast=run.forecasts[key],
+                last_order_day=run.tracks[key].last_order_day,
                 eligible=eligible[supply.serial],
             )
         )
-    planned = plan(candidates, today, rules)
-    placed = []
-    lines_for: dict[str, int] = defaultdict(int)
-    boxes = {
-        (s.serial, s.supply_id): (rated_pages(s), s.sku, _slow(s), s.kind == "waste")
-        for s in snapshot.supplies
-    }
-    for shipment in planned:
-        for line in shipment.lines:
-            key = (line.serial, line.supply_id)
-            tracks[key] = with_order(tracks[key], line.quantity, today)
-            box, sku, slow, waste = boxes[key]
-            same = fleet.get(sku) if sku else None
-            forecasts[key] = forecast(tracks[key], now, rules, same, box, slow, waste)
-            changed.add(key)
-            lines_for[line.serial] += 1
-        first = shipment.lines[0].serial
-        device = snapshot.devices[first]
-        placed.append(
-            PlacedShipment(
-                shipment, device.customer, device.site_id, device.contact_id, device.customer_kind
-            )
-        )
-
-    states = []
-    for serial, device in snapshot.devices.items():
-        if serial not in by_device:
-            continue
-        fact = _facts(device, by_device[serial], forecasts, high[serial], lines_for[serial])
-        states.append(_new_state(device, fact, now, rules))
-    counts = {
-        "supplies": len(snapshot.supplies),
-        "points": sum(len(p) for p in snapshot.points.values()),
-        "tracks_written": len(changed),
-        "shipments": len(placed),
-        "lines": sum(len(p.shipment.lines) for p in placed),
-        "installs": len(installs),
-        "high_usage": sum(high.values()),
-    }
-    return Outcome(
-        tracks=[(key, tracks[key], forecasts[key]) for key in tracks if key in changed],
-        shipments=placed,
-        installs=installs,
-        states=states,
-        counted=[order.order_id for order in snapshot.uncounted],
-        tracked=set(snapshot.tracks),
-        counts=counts,
-    )
+    return out
 
 
 def hints(supply: Supply) -> tuple[int | None, bool, bool]:

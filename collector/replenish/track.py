@@ -143,3 +143,35 @@ def with_order(track: Track, quantity: int, day: int | None) -> Track:
     """R13/R14: the track once `quantity` more cartridges are on their way (day: an ASR order)."""
     last = day if day is not None else track.last_order_day
     return replace(track, balance=track.balance + quantity, last_order_day=last)
+
+
+def point_of(
+    read_at: datetime,
+    percent: float | None,
+    grams_left: float | None,
+    grams_used: float | None,
+    quality: str,
+    receptacle: bool,
+    unit_hint: str | None,
+    *,
+    level: int | None = None,
+    pages: int | None = None,
+    alert: str | None = None,
+    shared: bool = False,
+) -> Point:
+    """A stored supply reading as the forecast sees it: grams where the device gives them (R1).
+
+    A receptacle's level is the space left in it, so its grams left and 100 - percent full
+    fall as it fills, as a toner's level falls as it empties. A level of 0 with no capacity
+    (a "some remaining" gauge once empty) is empty. The device's page counter goes with
+    every supply; its toner alert (`empty`, `low`) only with toner and ink.
+    """
+    alert = None if receptacle else alert
+    if grams_left is not None and grams_used is not None:
+        total = grams_left + grams_used
+        return Point(read_at, grams_left, total, GRAMS, quality, pages, alert)
+    if percent is not None:
+        left = 100.0 - percent if receptacle else percent
+        return Point(read_at, left, 100.0, PERCENT, quality, pages, alert)
+    empty = 0.0 if level == 0 else None
+    return Point(read_at, empty, None, unit_hint or PERCENT, quality, pages, alert, shared)
