@@ -1,6 +1,6 @@
 """The simulation's input files (fleet.json, usage.csv) parsed into records, as the contract says.
 
-This is the parser of the two input files of the simulation contract (contracts/simulation.md),
+This is the parser of the two input files of the simulation contract (docs/simulation-format.md),
 which it accepts exactly as written there (a supply's `gauge` is parsed by
 collector.simulation.gauges), plus our optional extensions of fleet.json (`extra_orders`,
 `replacements`, `backorders`) and, in usage.csv, an empty `reachable` cell meaning its

@@ -1,6 +1,6 @@
 """How a simulated device's gauge shows a supply: the contract's `gauge` kinds.
 
-Is: the parser of a supply's `gauge` (../shared/contracts/simulation.md: "grams", "percent",
+Is: the parser of a supply's `gauge` (docs/simulation-format.md: "grams", "percent",
 "steps:N", "some-remaining", "unknown"), what each kind shows of what is left as a
 Printer-MIB supply row's unit, max capacity and level (R1), and whether what it shows reads
 under a share (the naive policy's only evidence). For a waste container, "what is left" is

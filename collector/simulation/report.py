@@ -1,6 +1,6 @@
 """The simulation's report.json, from what the world went through and the orders placed.
 
-Is: the contract's report keys (../shared/contracts/simulation.md) and ours, counted from
+Is: the contract's report keys (docs/simulation-format.md) and ours, counted from
 the world (collector.simulation.world) and the orders log of either policy: stock-out days,
 orders, shipments, spares on site, early swaps, and per device and supply its gauge kind,
 rated yield, the days cartridges went in and its stock-out days as runs of dates.

@@ -1,6 +1,6 @@
 """`asr-collector simulate`: a fleet's life, day by day, through the collector's real code.
 
-Is: the contract's loop (../shared/contracts/simulation.md). The fleet is registered in a
+Is: the contract's loop (docs/simulation-format.md). The fleet is registered in a
 fresh store (R4); each simulated day, in order:
 1. shipments due arrive (`lead_days` after they were placed, later when backordered) and
    are marked delivered; a device that is out installs one at once;

@@ -1,7 +1,7 @@
 """The simulated physical world: cartridges in printers, spares on site, stock-outs.
 
-Is: what the contract's simulator does to the devices each day (../shared/contracts/
-simulation.md): consumption by usage.csv, a delivered spare installed when a cartridge is
+Is: what the contract's simulator does to the devices each day (docs/simulation-format.md):
+consumption by usage.csv, a delivered spare installed when a cartridge is
 empty (or a waste container swapped when full), the stock-out days when none is on site, the
 spare cartridges held on site, the customer's early swaps (R13), and each device's page
 counter (prtMarkerLifeCount: the day's `pages` where usage.csv has them, else PAGES_PER_GRAM
