@@ -1,7 +1,7 @@
 """Fleet simulation scenarios: fleet.json and usage.csv files for `asr-collector simulate`.
 
 Is: a deterministic generator (the same arguments give the same bytes) of the input files of
-the simulation contract (shared/contracts/simulation.md), plus its optional lists
+the simulation contract (docs/simulation-format.md), plus its optional lists
 `extra_orders` (R14), `replacements` (R13) and `backorders`. Each named scenario in SCENARIOS
 is a small fleet (1 to 6 devices) whose usage makes one replenishment rule show clearly;
 `fleet_of()` is a big mixed fleet for benchmarks. Usage is an office's: weekdays print,

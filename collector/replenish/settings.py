@@ -1,6 +1,6 @@
 """Every number of the replenishment rules, in one frozen record with the product's defaults.
 
-The defaults are ASR-RULES.md's; the collector's `[replenishment]` config section and a
+The defaults are the rules' (docs/rules.md); the collector's `[replenishment]` config section and a
 simulation's `settings` object override them by field name.
 """
 
