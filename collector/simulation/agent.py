@@ -3,7 +3,7 @@
 Is: for each reachable device, the raw Printer-MIB supply rows its gauge gives (unit, max
 capacity and level as collector.simulation.gauges says for the supply's gauge kind, class
 consumed or receptacle) and its hrPrinterDetectedErrorState (noToner while a toner or ink
-supply is empty, whatever the gauge shows), decoded by the agent's own decoder (agent.decode,
+supply is empty, whatever the gauge shows), decoded by the agent's own decoder (agent.api,
 R1), with the device's page counter (prtMarkerLifeCount, impressions), in signed batches
 that go through the collector's real ingest (authentication, validation, storage), as an
 enrolled agent's do.
@@ -19,9 +19,7 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.decode import decode_errors, decode_supply
-from agent.profile import Profile, load_profile
-from agent.snmp.ber import Value
+from agent.api import Profile, Value, decode_errors, decode_supply, load_profile
 from collector.service import Collector
 from collector.simulation.world import Slot
 from wire.batch import Batch, BatchReading, Heartbeat, PrinterCounts, encode_batch
