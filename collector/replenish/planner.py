@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from collector.replenish.due import due_in, guarded
 from collector.replenish.forecast import NONE, Forecast
 from collector.replenish.settings import Rules
 
@@ -134,14 +135,11 @@ def plan(supplies: Sequence[SupplyPlan], today: int, rules: Rules) -> list[Shipm
 def trigger_reason(supply: SupplyPlan, today: int, rules: Rules) -> str | None:
     """R8/R12: 'trigger' or 'spike' when the supply is to be ordered today, else None."""
     f = supply.forecast
-    if supply.kind not in CONSUMED_KINDS or not _known(f):
+    if supply.kind not in CONSUMED_KINDS:
         return None
-    assert f.days_left_total is not None
-    if f.days_left_total > rules.trigger_days:
-        return None
+    if due_in(f, supply.last_order_day, today, rules) != 0:
+        return None  # not at the trigger yet, or R12: covered by the order placed days ago
     recent = _guarded(supply, today, rules)
-    if recent and not f.spike:
-        return None  # R12: the need is covered by the order placed days ago
     return SPIKE if f.spike and (recent or f.balance > 0) else TRIGGER
 
 
@@ -199,8 +197,7 @@ def quantity(forecast: Forecast, rules: Rules) -> int:
 
 def _guarded(supply: SupplyPlan, today: int, rules: Rules) -> bool:
     """R12: ordered less than `reorder_guard_days` ago."""
-    last = supply.last_order_day
-    return last is not None and today - last < rules.reorder_guard_days
+    return guarded(supply.last_order_day, today, rules)
 
 
 def _known(f: Forecast) -> bool:
