@@ -1,43 +1,34 @@
 """The portal's views (R17): frozen records of what the read model answers, each with to_dict().
 
 Is: the shapes the pages render and the JSON API sends (times as ISO 8601 in UTC, infinite
-numbers as null). Is not: the reads themselves (collector.portal.queries).
+numbers as null), the forecast's figures included; the records read as stored come from
+collector.store.read_records. Is not: the reads themselves (collector.portal.queries).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-class _View:
-    def to_dict(self) -> dict[str, Any]:
-        """The view as JSON values (times in ISO 8601, UTC)."""
-        out: dict[str, Any] = _plain(self)
-        return out
-
+from collector.store.read_records import (
+    AuditEntry,
+    ContactView,
+    CustomerView,
+    OrderLine,
+    Record,
+    ShipmentEvent,
+    ShipmentView,
+    SiteDevice,
+    SiteRef,
+    SiteView,
+    UnregisteredDevice,
+)
 
 # --- the views -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Account(_View):
+class Account(Record):
     """The principal, and what its customer is (MPS: the helpdesk changes things, R4, R18)."""
 
     user_id: int | None
@@ -49,15 +40,7 @@ class Account(_View):
 
 
 @dataclass(frozen=True)
-class CustomerView(_View):
-    id: str
-    name: str | None
-    kind: str  # mps or self
-    language: str | None
-
-
-@dataclass(frozen=True)
-class FleetRow(_View):
+class FleetRow(Record):
     """One registered device in the fleet list."""
 
     serial: str
@@ -81,39 +64,7 @@ class FleetRow(_View):
 
 
 @dataclass(frozen=True)
-class UnregisteredDevice(_View):
-    """A device an agent of the customer reads, not in ASR yet (R4: can be registered)."""
-
-    serial: str
-    model: str | None
-    customer_id: str
-    customer_name: str | None
-    customer_kind: str
-    site_id: int
-    site_name: str
-    first_seen: datetime
-    last_seen: datetime
-
-
-@dataclass(frozen=True)
-class SiteRef(_View):
-    id: int
-    name: str
-    address: str | None
-
-
-@dataclass(frozen=True)
-class ContactView(_View):
-    id: int
-    customer_id: str
-    name: str
-    email: str
-    display_name: str | None
-    language: str | None
-
-
-@dataclass(frozen=True)
-class SupplyView(_View):
+class SupplyView(Record):
     """One supply of a device, now (R7, R13, R17)."""
 
     supply_id: str
@@ -138,48 +89,7 @@ class SupplyView(_View):
 
 
 @dataclass(frozen=True)
-class OrderLine(_View):
-    serial: str
-    supply_id: str
-    sku: str | None  # None: part number needed; the shipment waits for it
-    quantity: int
-    reason: str  # trigger, consolidated, waste-with-black, spike, extra
-
-
-@dataclass(frozen=True)
-class ShipmentEvent(_View):
-    status: str
-    at: datetime
-    source: str  # plan, helpdesk, warehouse, readings, customer
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ShipmentView(_View):
-    """An order (one shipment) and its latest state (R15)."""
-
-    id: int
-    reference: str  # ASR-000123
-    customer_id: str
-    site_id: int
-    site_name: str
-    status: str
-    placed_at: datetime
-    shipped_at: datetime | None
-    delivered_at: datetime | None
-    installed_at: datetime | None
-    cancelled_at: datetime | None
-    expected_at: datetime | None
-    tracking: str | None
-    carrier: str | None
-    address: str | None
-    placed_by: str  # plan (ASR) or helpdesk (R14)
-    lines: tuple[OrderLine, ...]
-    events: tuple[ShipmentEvent, ...]
-
-
-@dataclass(frozen=True)
-class DeviceView(_View):
+class DeviceView(Record):
     """One device: facts, state, where it ships and who is told, supplies, orders (R17)."""
 
     serial: str
@@ -203,43 +113,7 @@ class DeviceView(_View):
 
 
 @dataclass(frozen=True)
-class SiteDevice(_View):
-    serial: str
-    model: str | None
-    contact_id: int
-    state: str | None
-
-
-@dataclass(frozen=True)
-class SiteView(_View):
-    """A site: its shipping address (R18), the customer's contacts, its devices."""
-
-    id: int
-    customer_id: str
-    customer_name: str | None
-    customer_kind: str
-    name: str
-    address: str | None
-    contacts: tuple[ContactView, ...]  # the customer's: any can be a device's contact here
-    devices: tuple[SiteDevice, ...]
-
-
-@dataclass(frozen=True)
-class AuditEntry(_View):
-    id: int
-    at: datetime
-    actor: str
-    role: str
-    customer_id: str | None
-    entity: str
-    entity_key: str
-    action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class QuarantinedReading(_View):
+class QuarantinedReading(Record):
     """A reading the collector could not store, kept with the signed batch that brought it."""
 
     id: int
@@ -259,7 +133,7 @@ class QuarantinedReading(_View):
 
 
 @dataclass(frozen=True)
-class PartNumberNeeded(_View):
+class PartNumberNeeded(Record):
     """A registered supply with no part number: its order lines wait for the helpdesk's."""
 
     serial: str
@@ -274,7 +148,7 @@ class PartNumberNeeded(_View):
 
 
 @dataclass(frozen=True)
-class CannotForecast(_View):
+class CannotForecast(Record):
     """A supply the forecast has no usable evidence for (no level, no page counter)."""
 
     serial: str
@@ -286,3 +160,24 @@ class CannotForecast(_View):
     model: str | None
     why: str  # the forecast's own words ("no level and no page counter")
     updated_at: datetime  # the daily run that said so
+
+
+__all__ = [
+    "Account",
+    "AuditEntry",
+    "CannotForecast",
+    "ContactView",
+    "CustomerView",
+    "DeviceView",
+    "FleetRow",
+    "OrderLine",
+    "PartNumberNeeded",
+    "QuarantinedReading",
+    "ShipmentEvent",
+    "ShipmentView",
+    "SiteDevice",
+    "SiteRef",
+    "SiteView",
+    "SupplyView",
+    "UnregisteredDevice",
+]

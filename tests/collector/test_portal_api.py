@@ -305,11 +305,16 @@ async def test_r17_a_device_shows_levels_balance_and_next_order(portal: Portal) 
     assert black["rate_per_day"] == pytest.approx(10.0, rel=0.05)  # R7: grams a day
     assert black["days_left"] == pytest.approx(22, abs=1.5)
     assert black["balance"] == 0  # R13
-    assert black["next_order_at"] is not None and "R8" in black["next_order_reason"]
+    assert black["next_order_at"] is not None
+    assert black["next_order_reason"] == "when 21 days of supply remain"  # words, no rule id
     assert len(black["history"]) >= 7  # a point a day
     assert black["forecast_line"][-1][1] == 0.0
     waste = next(s for s in view["supplies"] if s["supply_id"] == "waste")
-    assert waste["next_order_at"] is None and "R11" in waste["next_order_reason"]
+    assert waste["next_order_at"] is None and "black toner" in waste["next_order_reason"]
+    assert "(R" not in waste["next_order_reason"]
+    helpdesk = (await (await portal.client("hd")).call("GET", "/devices/S1")).body
+    reasons = {s["supply_id"]: s["next_order_reason"] for s in helpdesk["supplies"]}
+    assert reasons["black"].endswith("(R8)") and reasons["waste"].endswith("(R11)")  # ids: ours
 
 
 async def test_the_helpdesk_sees_every_customer(portal: Portal) -> None:
