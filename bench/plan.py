@@ -91,7 +91,8 @@ from collector.store.database import Database, _json, sqlite_pragmas
 from collector.store.migrate import migrate
 from collector.store.plans import load, load_snapshot, save
 from collector.store.schema import orders, shipments, sqlite_time
-from sim.scenarios import COLOUR_MFP, FLEET_PROFILES, MONO_MFP, WASTE_SHARE, Model
+from sim.office import COLOUR_MFP, MONO_MFP, WASTE_SHARE, Model
+from sim.scenarios import FLEET_PROFILES
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 6, 10, 23, 0, tzinfo=timezone.utc)  # a Wednesday: the run's time
