@@ -1035,3 +1035,16 @@ async def test_r15_a_shipment_waits_for_its_part_numbers_then_is_sent_with_them(
     assert lines == [("black", "TN-K"), ("waste", "WT-9")]
     again = await helpdesk.set_part_number(db, helpdesk_user, "IT-9", "waste", "WT-10", now)
     assert again == [] and len(await _requests(db)) == 1  # sent once; later numbers are new
+
+
+def test_the_production_sender_does_not_import_the_simulated_warehouse() -> None:
+    """collector.fulfil.webhook, what mode "webhook" sends with, loads no simulated module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, collector.fulfil.webhook;"
+        " print(sorted(m for m in sys.modules if 'simul' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
