@@ -24,6 +24,7 @@ from collector.replenish.daily import (
     Device,
     Key,
     Outcome,
+    PlacedShipment,
     Snapshot,
     StoredState,
     Supply,
@@ -202,50 +203,9 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
         .returning(plan_runs.c.id)
     ).scalar_one()
     notices: list[dict[str, Any]] = []
-    placed_ids: list[int] = []
-    for placed in outcome.shipments:
-        shipment_id = conn.execute(
-            shipments.insert()
-            .values(
-                customer_id=placed.customer,
-                site_id=placed.site_id,
-                contact_id=placed.contact_id,
-                status=PLACED,
-                placed_at=now,
-                plan_run_id=run_id,
-            )
-            .returning(shipments.c.id)
-        ).scalar_one()
-        placed_ids.append(shipment_id)
-        lines = placed.shipment.lines
-        conn.execute(
-            orders.insert(),
-            [
-                {
-                    "shipment_id": shipment_id,
-                    "serial": line.serial,
-                    "supply_id": line.supply_id,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "reason": line.reason,
-                    "figures": line.figures,
-                    "placed_at": now,
-                    "counted_at": now,  # the run put it in the balance
-                }
-                for line in lines
-            ],
-        )
-        notices.append(
-            notice_row(
-                "order_placed",
-                placed.customer,
-                placed.contact_id,
-                recipient(placed.customer_kind),  # R15: the supplies contact; MPS: the helpdesk
-                now,
-                shipment=shipment_id,
-                serials=sorted({line.serial for line in lines}),
-            )
-        )
+    placed_ids = [
+        _save_shipment(conn, placed, now, run_id, notices) for placed in outcome.shipments
+    ]
     shipping.placed(conn, placed_ids, now, "plan")  # each to the warehouse (R3)
     if outcome.counted:
         conn.execute(
@@ -255,30 +215,88 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
             [{"order_id": order_id, "counted": now} for order_id in outcome.counted],
         )
     _save_tracks(conn, outcome, now)
-    if outcome.installs:
-        conn.execute(
-            supply_events.insert(),
-            [
-                {
-                    "serial": serial,
-                    "supply_id": supply_id,
-                    "kind": "early-replacement" if install.early else "install",
-                    "at": install.at,
-                    "detail": {
-                        "left_before": round(install.left_before, 3),
-                        "left_at_swap": round(install.left_at_swap, 3),
-                    },
-                    "plan_run_id": run_id,
-                }
-                for (serial, supply_id), install in outcome.installs
-            ],
-        )
+    _save_installs(conn, outcome, run_id)
     # R13: a shipment is installed once the readings saw each of its cartridges go in.
     shipping.installed(conn, (key for key, _ in outcome.installs), now, run_id)
     _save_states(conn, outcome, now, notices)
     if notices:
         conn.execute(notifications.insert(), notices)
     return run_id
+
+
+def _save_shipment(
+    conn: Connection,
+    placed: PlacedShipment,
+    now: datetime,
+    run_id: int,
+    notices: list[dict[str, Any]],
+) -> int:
+    """One planned shipment, its order lines and its R15 notice (added to `notices`); its id."""
+    shipment_id: int = conn.execute(
+        shipments.insert()
+        .values(
+            customer_id=placed.customer,
+            site_id=placed.site_id,
+            contact_id=placed.contact_id,
+            status=PLACED,
+            placed_at=now,
+            plan_run_id=run_id,
+        )
+        .returning(shipments.c.id)
+    ).scalar_one()
+    lines = placed.shipment.lines
+    conn.execute(
+        orders.insert(),
+        [
+            {
+                "shipment_id": shipment_id,
+                "serial": line.serial,
+                "supply_id": line.supply_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "reason": line.reason,
+                "figures": line.figures,
+                "placed_at": now,
+                "counted_at": now,  # the run put it in the balance
+            }
+            for line in lines
+        ],
+    )
+    notices.append(
+        notice_row(
+            "order_placed",
+            placed.customer,
+            placed.contact_id,
+            recipient(placed.customer_kind),  # R15: the supplies contact; MPS: the helpdesk
+            now,
+            shipment=shipment_id,
+            serials=sorted({line.serial for line in lines}),
+        )
+    )
+    return shipment_id
+
+
+def _save_installs(conn: Connection, outcome: Outcome, run_id: int) -> None:
+    """R13: the cartridges seen going in, each an install or an early replacement."""
+    if not outcome.installs:
+        return
+    conn.execute(
+        supply_events.insert(),
+        [
+            {
+                "serial": serial,
+                "supply_id": supply_id,
+                "kind": "early-replacement" if install.early else "install",
+                "at": install.at,
+                "detail": {
+                    "left_before": round(install.left_before, 3),
+                    "left_at_swap": round(install.left_at_swap, 3),
+                },
+                "plan_run_id": run_id,
+            }
+            for (serial, supply_id), install in outcome.installs
+        ],
+    )
 
 
 def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
