@@ -15,7 +15,7 @@ setup: $(VENV)/.installed $(SIM_VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[test,demo]"
+	$(VENV)/bin/pip install -q -e ".[collector,test,demo]"
 	touch $@
 
 $(SIM_VENV)/.installed:
