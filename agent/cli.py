@@ -1,9 +1,7 @@
-"""`asr-agent`: read printers over SNMP, enroll with the collector and run the service.
+"""`asr-agent`: the edge agent's commands (poll, check-config, enroll, run, status, rotate-key).
 
-Commands: `poll` (read one printer once), `check-config`, `enroll` (once, with the operator's
-token), `run` (the service: poll, spool, push), `status` (spool, last poll, last push) and
-`rotate-key`. The CLI owns the resources (spool, SNMP sockets, the HTTPS session) and closes
-them; the modules they are handed to only use them.
+The CLI owns the resources (spool, SNMP sockets, the HTTPS session) and closes them; the
+modules they are handed to only use them. What `--help` says is in `DESCRIPTION`, for users.
 """
 
 from __future__ import annotations
@@ -13,10 +11,12 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import sys
+from collections.abc import Awaitable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent import __version__
 from agent.config import AgentConfig, load_config
@@ -45,7 +45,7 @@ from agent.profile import ProfileError, load_profile
 from agent.push import PushError, Refused, open_client
 from agent.render import render_table
 from agent.service import Service
-from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Target
+from agent.snmp.session import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Credentials, Session, Target
 from agent.spool import Spool, SpoolError
 from agent.state import (
     SPOOL_FILE,
@@ -62,6 +62,12 @@ from wire.signing import key_id
 
 log = logging.getLogger("agent")
 
+DESCRIPTION = """Read office printers' supplies over SNMP and report them to the collector.
+Try a printer with `poll`, check a config file with `check-config`, join the collector once
+with `enroll` (a one-time token from its operator), then `run` the agent: it reads the printers
+on a schedule and sends what it read. `status` shows what the agent holds and when it last read
+and sent; `rotate-key` replaces its key."""
+
 # Exit status of `poll` by what happened to the printer.
 EXIT = {ANSWERING: 0, UNREACHABLE: 3, REFUSED: 4, NOT_A_PRINTER: 5}
 EXIT_FAULTY = 6
@@ -72,22 +78,87 @@ EXIT_UNREACHABLE = 4  # no (trusted) answer from the collector
 
 
 def split_host_port(text: str, default_port: int = 161) -> tuple[str, int]:
-    """'HOST', 'HOST:PORT', '[v6]:PORT' or a bare IPv6 address."""
+    """'HOST', 'HOST:PORT', '[v6]:PORT' or a bare IPv6 address; ValueError naming `text`."""
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-        return host, int(port) if port else default_port
-    if text.count(":") == 1:
+        host, bracket, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest + ("" if bracket else "?")
+    elif text.count(":") == 1:
         host, port = text.split(":")
-        return host, int(port)
-    return text, default_port
+    else:
+        host, port = text, ""
+    if not host or (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
+        raise ValueError(f"{text!r} is not an address: give HOST, HOST:PORT or [IPv6]:PORT")
+    return host, int(port) if port else default_port
 
 
-def _poll_spec(args: argparse.Namespace) -> PrinterSpec:
-    host, port = split_host_port(args.target)
-    version = args.snmp_version or ("3" if args.user else "2c")
-    credentials = Credentials(
-        version=version,
+class BadAddress(ValueError):
+    """The printer's address is malformed or its name does not resolve."""
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The IP addresses of `host` (itself if it is one), looked up now, in the resolver's order."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP
+        )
+    except (socket.gaierror, UnicodeError) as err:
+        reason = err.strerror if isinstance(err, socket.gaierror) else str(err)
+        raise BadAddress(f"{host}: no such host ({reason})") from err
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+_T = TypeVar("_T")
+
+
+class _RetriesShown:
+    """A session that says on stderr each time a request goes unanswered and is sent again
+    (the schedule of `Target.waits`, which both SNMP clients follow)."""
+
+    def __init__(self, session: Session, target: Target) -> None:
+        self._session = session
+        self._target = target
+
+    @property
+    def bulk(self) -> bool:
+        return self._session.bulk
+
+    async def get(self, oids: Any) -> Any:
+        return await self._shown(self._session.get(oids))
+
+    async def get_next(self, oids: Any) -> Any:
+        return await self._shown(self._session.get_next(oids))
+
+    async def get_bulk(self, non_repeaters: Any, repeaters: Any, max_repetitions: int) -> Any:
+        return await self._shown(self._session.get_bulk(non_repeaters, repeaters, max_repetitions))
+
+    async def _shown(self, call: Awaitable[_T]) -> _T:
+        telling = asyncio.create_task(self._tell())
+        try:
+            return await call
+        finally:
+            telling.cancel()
+
+    async def _tell(self) -> None:
+        waits = self._target.waits()
+        where = f"{self._target.host}:{self._target.port}"
+        for attempt, wait in enumerate(waits[:-1], start=2):
+            await asyncio.sleep(wait)
+            print(
+                f"asr-agent: no answer from {where} within {wait:g} s;"
+                f" asking again ({attempt} of {len(waits)})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+class _ClientsShowingRetries(SnmpClients):
+    async def session(self, spec: PrinterSpec) -> Session:
+        return _RetriesShown(await super().session(spec), spec.target)
+
+
+def _credentials(args: argparse.Namespace) -> Credentials:
+    return Credentials(
+        version=args.snmp_version or ("3" if args.user else "2c"),
         community=args.community,
         user=args.user,
         auth_protocol=args.auth_protocol,
@@ -96,20 +167,41 @@ def _poll_spec(args: argparse.Namespace) -> PrinterSpec:
         priv_key=args.priv_key,
         context=args.context,
     )
-    target = Target(host, port, args.timeout, args.retries, args.backoff)
-    return PrinterSpec(
-        name=args.target, target=target, credentials=credentials, backend=args.backend
-    )
+
+
+_SILENT = (
+    "A wrong community (or SNMPv3 user) looks the same as no answer: the printer stays"
+    " silent. Check the address, the port, the community and that SNMP is on"
+)
 
 
 async def _poll(args: argparse.Namespace) -> int:
     profile = load_profile()
-    spec = _poll_spec(args)
-    async with SnmpClients() as clients:
+    try:
+        host, port = split_host_port(args.target)
+        addresses = await resolve(host, port)
+    except ValueError as err:
+        print(f"asr-agent: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    credentials = _credentials(args)
+    # A person at a terminal sees each retry; a script gets the one line of the outcome.
+    clients_type = _ClientsShowingRetries if sys.stderr.isatty() else SnmpClients
+    async with clients_type() as clients:
         poller = Poller(profile, clients, max_repetitions=args.max_repetitions)
-        outcome = await poller.poll(spec)
+        for n, address in enumerate(addresses, start=1):
+            target = Target(address, port, args.timeout, args.retries, args.backoff)
+            spec = PrinterSpec(args.target, target, credentials, args.backend)
+            outcome = await poller.poll(spec)
+            if outcome.state != UNREACHABLE or n == len(addresses):
+                break
+            print(
+                f"asr-agent: {host} is also {addresses[n]}: trying that address",
+                file=sys.stderr,
+                flush=True,
+            )
     if outcome.reading is None:
-        print(f"asr-agent: {spec.name}: {outcome.state}: {outcome.error}", file=sys.stderr)
+        hint = f". {_SILENT}" if outcome.state == UNREACHABLE else ""
+        print(f"asr-agent: {args.target}: {outcome.state}: {outcome.error}{hint}", file=sys.stderr)
         return EXIT.get(outcome.state, EXIT_FAULTY)
     if args.json:
         print(json.dumps(outcome.reading.to_dict(), ensure_ascii=False, indent=2))
@@ -357,40 +449,62 @@ def _render_status(data: dict[str, Any], config: AgentConfig) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr-agent", description=__doc__)
+    parser = argparse.ArgumentParser(prog="asr-agent", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"asr-agent {__version__}")
     parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
-        help="default: error for poll and check-config, else the config's agent.log_level",
+        help="how much to log (default: error for poll and check-config, else the config's)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    poll = sub.add_parser("poll", help="read one printer once")
-    poll.add_argument("target", metavar="HOST[:PORT]")
-    poll.add_argument("--json", action="store_true", help="print the poll JSON contract")
+    poll = sub.add_parser(
+        "poll",
+        help="read one printer once and show its supplies",
+        description="Read one printer once and show its supplies.",
+    )
+    poll.add_argument(
+        "target",
+        metavar="HOST[:PORT]",
+        help="the printer's address or host name; port 161 if not given",
+    )
+    poll.add_argument("--json", action="store_true", help="print the reading as JSON")
     poll.add_argument(
         "--snmp-version", choices=["1", "2c", "3"], help="default 2c, or 3 when --user is given"
     )
-    poll.add_argument("--community", default="public")
+    poll.add_argument(
+        "--community", default="public", help="SNMP v1/v2c community (default public)"
+    )
     poll.add_argument("--user", help="SNMPv3 user")
     poll.add_argument("--auth-protocol", choices=AUTH_PROTOCOLS)
     poll.add_argument("--auth-key")
     poll.add_argument("--priv-protocol", choices=PRIV_PROTOCOLS)
     poll.add_argument("--priv-key")
     poll.add_argument("--context", default="", help="SNMPv3 context name")
-    poll.add_argument("--timeout", type=float, default=1.0, help="seconds, first try")
-    poll.add_argument("--retries", type=int, default=3)
-    poll.add_argument("--backoff", type=float, default=2.0)
-    poll.add_argument("--max-repetitions", type=int, default=10)
+    poll.add_argument(
+        "--timeout",
+        type=float,
+        default=1.0,
+        help="seconds to wait for the first answer (default 1)",
+    )
+    poll.add_argument("--retries", type=int, default=3, help="tries after the first (default 3)")
+    poll.add_argument(
+        "--backoff", type=float, default=2.0, help="each wait this many times the last (default 2)"
+    )
+    poll.add_argument(
+        "--max-repetitions", type=int, default=10, help="table rows asked at once (default 10)"
+    )
     poll.add_argument(
         "--backend",
         choices=["native", "pysnmp"],
         default="native",
-        help="SNMP client for v1/v2c (v3 always uses pysnmp)",
+        help="SNMP library for v1/v2c (default native; v3 always uses pysnmp)",
     )
 
-    check = sub.add_parser("check-config", help="validate an agent config file")
+    check = sub.add_parser(
+        "check-config",
+        help="check an agent config file: its keys, printers and secret files",
+    )
     check.add_argument("file")
 
     def with_config(name: str, help: str) -> argparse.ArgumentParser:
@@ -402,10 +516,10 @@ def _parser() -> argparse.ArgumentParser:
     token = enroll.add_mutually_exclusive_group(required=True)
     token.add_argument("--token", help="the token of `asr-collector enroll-token`")
     token.add_argument("--token-file", help="a file holding the token (kept off `ps`)")
-    with_config("run", "the service: poll printers, spool readings, push them")
-    status = with_config("status", "show the spool, the last poll and the last push")
+    with_config("run", "read the printers on a schedule and send what was read")
+    status = with_config("status", "show what the agent holds, and when it last read and sent")
     status.add_argument("--json", action="store_true", help="print JSON")
-    with_config("rotate-key", "replace the agent's key by a new one the old one endorses")
+    with_config("rotate-key", "replace the agent's key with a new one")
     return parser
 
 

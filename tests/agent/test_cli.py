@@ -4,11 +4,14 @@ app over HTTPS: exit statuses, messages, and the files they leave."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.agent.conftest import InProcess
-from tests.agent.kit import agent_config, free_port, run
+from tests.agent.kit import ROOT, agent_config, free_port, run
 from tests.collector.kit import Pki
 
 
@@ -69,3 +72,48 @@ async def test_run_refuses_an_enrolled_agent_whose_spool_was_lost(
     (tmp_path / "agent-state" / "spool.db").unlink()
     code, out = await _cli("run", "--config", config)
     assert code == 2 and "duplicates" in out
+
+
+async def test_help_speaks_to_users() -> None:
+    done = await run("agent.cli", "--help")
+    assert done.code == 0
+    assert "report them to the collector" in done.stdout
+    for developer_word in ("owns the resources", "spool", "push", "contract", "endorses"):
+        assert developer_word not in done.stdout
+    done = await run("agent.cli", "poll", "--help")
+    assert "host name" in done.stdout and "contract" not in done.stdout
+
+
+def test_the_readmes_check_config_commands_pass(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = next(
+        b for b in readme.split("```sh\n")[1:] if "asr-agent check-config" in b.split("```")[0]
+    ).split("```")[0]
+    # Run as written, from a clone's root: config/ and .venv/ as in the checkout.
+    (tmp_path / "config").symlink_to(ROOT / "config")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    agent = tmp_path / ".venv" / "bin" / "asr-agent"
+    agent.write_text(f'#!/bin/sh\nexec {sys.executable} -m agent.cli "$@"\n')
+    agent.chmod(0o755)
+    done = subprocess.run(
+        ["sh", "-e", "-c", block],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OK: 2 printer(s)" in done.stdout and "authPriv" in done.stdout
+
+
+def test_the_example_names_the_secret_files_it_cannot_read() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "check-config", "config/agent.example.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "auth_key_file: cannot read /run/credentials/asr-agent.service/" in done.stderr
