@@ -26,6 +26,7 @@ from collector.errors import (
     UnknownKey,
     UnsupportedMediaType,
 )
+from collector.records import ACCEPTED, DUPLICATE, REJECTED
 from collector.store import claims
 from wire.enroll import encode_message
 from wire.errors import WireError
@@ -104,8 +105,19 @@ async def post_readings(request: web.Request) -> web.Response:
     finally:
         metrics.latency.observe(time.perf_counter() - started)
     metrics.batches.labels("stored" if result.new_batch else "resent").inc()
-    for status, count in Counter(r.status for r in result.results).items():
+    statuses = Counter(r.status for r in result.results)
+    for status, count in statuses.items():
         metrics.readings.labels(status).inc(count)
+    log.info(
+        "batch %s from agent %s: %d readings, %d accepted, %d rejected, %d duplicate%s",
+        result.batch_id,
+        result.agent_id,
+        len(result.results),
+        statuses[ACCEPTED],
+        statuses[REJECTED],
+        statuses[DUPLICATE],
+        "" if result.new_batch else " (sent again)",
+    )
     for kind, count in Counter(r.kind for r in result.results if r.kind).items():
         metrics.quarantined.labels(kind).inc(count)
     offset = result.clock_offset_seconds

@@ -4,15 +4,22 @@ app over HTTPS: exit statuses, messages, and the files they leave."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import ssl
 import stat
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+
+import aiohttp
+import pytest
 
 from tests.agent.conftest import InProcess
 from tests.agent.kit import ROOT, agent_config, free_port, run
-from tests.collector.kit import Pki
+from tests.collector.kit import Agent, Pki
 
 
 def _config(tmp_path: Path, url: str, pki: Pki) -> Path:
@@ -117,3 +124,24 @@ def test_the_example_names_the_secret_files_it_cannot_read() -> None:
     )
     assert done.returncode == 2
     assert "auth_key_file: cannot read /run/credentials/asr-agent.service/" in done.stderr
+
+
+async def test_the_collector_logs_one_line_per_batch(
+    served: InProcess, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    context = ssl.create_default_context(cafile=pki.ca_cert)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
+        agent = Agent(http, served.url, served.clock)
+        assert (await agent.enroll(await served.token())).status == 201
+        batch = agent.batch(range(1, 4))
+        future = replace(batch.readings[2], read_at=served.clock() + timedelta(days=2))
+        batch = replace(batch, readings=(*batch.readings[:2], future))
+        with caplog.at_level(logging.INFO, logger="collector.views"):
+            assert (await agent.send(batch)).status == 200
+            assert (await agent.send(batch)).status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "collector.views"]
+    where = f"batch {batch.batch_id} from agent {agent.agent_id}: 3 readings"
+    assert lines == [
+        f"{where}, 2 accepted, 1 rejected, 0 duplicate",
+        f"{where}, 0 accepted, 1 rejected, 2 duplicate (sent again)",
+    ]
