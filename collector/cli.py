@@ -236,7 +236,16 @@ def cmd_plan(config: CollectorConfig, args: argparse.Namespace) -> int:
             }
         )
     )
+    if not result.counts.get("supplies"):
+        print(NOTHING_TO_PLAN, file=sys.stderr)
     return 0
+
+
+NOTHING_TO_PLAN = (
+    "plan: no supplies to plan for. A printer counts once an agent has sent its readings and"
+    " the device is registered: on the portal's Register page, or"
+    " POST /api/v1/portal/devices/SERIAL/registration (docs/portal.md, docs/operations.md)"
+)
 
 
 async def _with_database(config: CollectorConfig, job: Callable[[Database], Awaitable[_T]]) -> _T:
@@ -257,7 +266,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"asr-collector simulate: {err}", file=sys.stderr)
         return EXIT_CONFIG
     started = time.perf_counter()
-    report = asyncio.run(simulate(fleet, usage, args.policy, args.database))
+    what = f"simulate: {fleet.days} days of {len(fleet.devices)} devices ({args.policy})"
+    report = asyncio.run(
+        _shown_while_running(simulate(fleet, usage, args.policy, args.database), what)
+    )
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
     text = json.dumps(report, indent=1)
     if args.out == Path("-"):
@@ -271,6 +283,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+async def _shown_while_running(job: Awaitable[_T], what: str) -> _T:
+    """Await `job`; meanwhile, on a terminal only, one line on stderr says how long it has run."""
+    if not sys.stderr.isatty():
+        return await job
+    started = time.monotonic()
+
+    async def tick() -> None:
+        while True:
+            elapsed = int(time.monotonic() - started)
+            sys.stderr.write(f"\r{what}: running for {elapsed // 60}:{elapsed % 60:02d}")
+            sys.stderr.flush()
+            await asyncio.sleep(1)
+
+    ticking = asyncio.create_task(tick())
+    try:
+        return await job
+    finally:
+        ticking.cancel()
+        sys.stderr.write("\r\033[K")  # the summary line takes its place
 
 
 def cmd_mail(config: CollectorConfig, args: argparse.Namespace) -> int:
