@@ -2,7 +2,8 @@
 
 Is: the context of a notification, read from the store (the customer, the contact, the
 devices or the shipment it is about, and who reads it: the contact, or the helpdesk for an MPS
-customer); and the email made of it from the jinja2 templates in `templates/{it,fr,en}/`:
+customer); and the email made of it from the one set of jinja2 templates in `templates/`,
+in the reader's language through the message catalogues of `locale/` (collector.notify.i18n):
 a subject, a text part and an HTML part, with a Message-ID fixed by the notification's id,
 so a message is recognisable as the same one wherever it is seen.
 Is not: the sending, retries and their bookkeeping (collector.notify.outbox).
@@ -18,10 +19,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from sqlalchemy import Connection, select
 
 from collector.fulfilment import reference
+from collector.notify.i18n import LOCALE, environment
 from collector.store.schema import (
     asr_devices,
     contacts,
@@ -183,24 +185,27 @@ def _shipment(conn: Connection, shipment_id: int) -> SimpleNamespace:
 class Composer:
     """Renders letters into emails with the templates."""
 
-    def __init__(self, sender: str, templates: Path = TEMPLATES) -> None:
+    def __init__(self, sender: str, templates: Path = TEMPLATES, locale: Path = LOCALE) -> None:
         self.sender = sender
         self.domain = sender.rpartition("@")[2] or "localhost"
-        self.env = Environment(
-            loader=FileSystemLoader(templates),
-            autoescape=select_autoescape(["html"]),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.templates = templates
+        self.locale = locale
+        self.envs: dict[str, Environment] = {}
+
+    def env(self, language: str) -> Environment:
+        """The templates' environment in `language`, made when first needed."""
+        if language not in self.envs:
+            self.envs[language] = environment(language, self.templates, self.locale)
+        return self.envs[language]
 
     def render(self, kind: str, language: str, context: dict[str, Any]) -> tuple[str, str, str]:
         """The subject, text part and HTML part of a `kind` notice in `language`."""
-        text = self.env.get_template(f"{language}/{kind}.txt")
+        env = self.env(language)
+        text = env.get_template(f"{kind}.txt")
         parts = text.new_context(dict(context))
         subject = "".join(text.blocks["subject"](parts)).strip()
         body = "".join(text.blocks["body"](parts)).strip() + "\n"
-        html = self.env.get_template(f"{language}/{kind}.html").render(context)
+        html = env.get_template(f"{kind}.html").render(context)
         return " ".join(subject.split()), body, html
 
     def message_id(self, notification_id: int) -> str:

@@ -1,5 +1,8 @@
 """The emails in every language, byte for byte, and the catalogues that translate them.
 
+Every message the templates use is in every catalogue, translated and not fuzzy; no email
+shows a rule id ("R8"): customers and the helpdesk read what the rule does, in words.
+
 The golden files under data/emails/ are the emails as rendered before the templates were made
 one set with message catalogues; each kind is rendered for four readers (a contact with a
 portal, an MPS contact with no portal, the helpdesk, and the helpdesk with the optional values
@@ -9,6 +12,7 @@ missing). To write them again after a deliberate change of wording:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -16,8 +20,10 @@ from types import SimpleNamespace as N
 from typing import Any
 
 import pytest
+from babel.messages.extract import extract_from_dir
 
-from collector.notify.compose import KINDS, LANGUAGES, Composer
+from collector.notify import i18n
+from collector.notify.compose import KINDS, LANGUAGES, TEMPLATES, Composer
 
 GOLDEN = Path(__file__).parent / "data" / "emails"
 AT = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
@@ -117,6 +123,38 @@ def test_the_emails_render_as_the_golden_files(language: str, kind: str, reader:
     text_file, html_file = golden(language, kind, reader)
     assert text == text_file.read_text(encoding="utf-8")
     assert html == html_file.read_text(encoding="utf-8")
+
+
+def _used() -> set[str]:
+    """The messages the templates and the i18n module mark for translation."""
+    options = {"trim_blocks": "true", "lstrip_blocks": "true", "extensions": "jinja2.ext.i18n"}
+    found = extract_from_dir(
+        TEMPLATES.parent,
+        method_map=[("templates/*.*", "jinja2"), ("i18n.py", "python")],
+        options_map={"templates/*.*": options},
+    )
+    return {message for _, _, message, _, _ in found if isinstance(message, str)}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_message_is_translated_in_every_catalogue(language: str) -> None:
+    catalogue = i18n.catalogue(language)
+    messages = {m.id: m for m in catalogue if m.id}
+    assert set(messages) == _used()  # none missing, none left over
+    for message in messages.values():
+        assert isinstance(message.string, str) and message.string.strip(), message.id
+        assert not message.fuzzy, message.id
+        placeholders = set(re.findall(r"%\((\w+)\)s", str(message.id)))
+        assert set(re.findall(r"%\((\w+)\)s", message.string)) == placeholders, message.id
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_email_shows_a_rule_id(language: str) -> None:
+    composer = Composer("asr@dealer.example")
+    for kind in KINDS:
+        for reader in READERS:
+            for part in rendered(composer, language, kind, reader):
+                assert not re.search(r"\bR\d{1,2}\b", part), (kind, reader)
 
 
 def write_golden() -> None:
