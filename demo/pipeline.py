@@ -212,9 +212,10 @@ class Demo:
             for memory in agent.work.state.printers.values()
         )
         self.say(
-            f"day {number + 1:>2} {date:%a %d %b}: {pages:>5} pages printed, {read:>2} readings"
-            f" ({_counts(states)}); {placed} shipment(s) placed, {installed} cartridge(s)"
-            f" put in, {mails} email(s)"
+            f"day {number + 1:>2} {date:%a %d %b}: {pages:>5} pages printed;"
+            f" {read:>2} readings from {len(POLLS)} polls of {len(self.printers)} printers"
+            f" (at the last: {_counts(states, PRINTER_WORDS)});"
+            f" {placed} shipment(s) placed, {installed} cartridge(s) put in, {mails} email(s)"
         )
 
     async def _poll(self, date: datetime, at: time) -> int:
@@ -352,7 +353,7 @@ class Demo:
         dry = sum(p.stock_out_days for p in registered)
         return [
             f"devices    {len(self.printers)} printers, {len(registered)} registered:"
-            f" {_counts(Counter(figures['states']))}",
+            f" {_counts(Counter(figures['states']), DEVICE_WORDS)}",
             f"readings   {figures['readings']} stored by the collector",
             f"orders     {figures['lines']} order lines, {figures['cartridges']} cartridges;"
             f" {self.installs} put in by the customers",
@@ -403,8 +404,34 @@ def _at(date: datetime, at: time) -> datetime:
     return datetime.combine(date.date(), at, tzinfo=timezone.utc)
 
 
-def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{n} {name}" for name, n in sorted(counter.items())) or "none"
+# What the summary says for a registered device's state (collector/replenish/lifecycle.py),
+# in a customer's words.
+DEVICE_WORDS = {
+    "disconnected": "not heard from (disconnected)",
+    "no-usage-rate": "still learning their usage",
+    "no-toner-pending": "no toner due",
+    "activation": "toner due, not ordered yet",
+    "toner-ordered": "toner on its way",
+    "toner-delivered": "toner delivered, not put in yet",
+    "toner-replaced": "new toner put in",
+}
+# And for a printer as its agent saw it at the day's last poll (agent/poller.py).
+PRINTER_WORDS = {
+    "answering": "answering",
+    "asleep": "asleep (power-save)",
+    "unreachable": "not answering",
+    "refused": "refusing the credentials",
+    "not-a-printer": "not a printer",
+    "faulty": "answering garbled",
+    "new": "not polled yet",
+}
+
+
+def _counts(counter: Counter[str], words: dict[str, str] | None = None) -> str:
+    named = Counter[str]()
+    for name, n in counter.items():
+        named[(words or {}).get(name, name)] += n
+    return ", ".join(f"{n} {name}" for name, n in sorted(named.items())) or "none"
 
 
 def _places(count: int) -> list[tuple[str, str, str]]:

@@ -99,6 +99,17 @@ def test_the_demo_runs_the_pipeline_and_ends_with_orders_shipments_and_emails(
     assert re.search(r"portal +https://127\.0\.0\.1:\d+/", output)
     assert re.search(r"login +helpdesk, anna, claire, sam; password \S+", output)
     assert len(re.findall(r"^day +\d+ ", output, re.MULTILINE)) == 14
+    # In a customer's words: the day's readings and the printers' and devices' states.
+    assert re.search(
+        r"^day +1 .* readings from 2 polls of \d+ printers \(at the last: \d+ answer",
+        output,
+        re.MULTILINE,
+    )
+    assert re.search(
+        r"^  devices .*\b(no toner due|toner on its way|new toner put in)\b", output, re.MULTILINE
+    )
+    for raw in ("no-toner-pending", "toner-ordered", "toner-replaced", "no-usage-rate"):
+        assert raw not in output
     # The summary: readings stored, orders placed and shipped, emails received by the sink.
     assert _figure(output, r"readings +(\d+) stored") > 100
     assert _figure(output, r"orders +(\d+) order lines") > 0
