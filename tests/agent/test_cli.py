@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import ssl
 import stat
 import subprocess
@@ -100,7 +101,7 @@ def test_the_readmes_check_config_commands_pass(tmp_path: Path) -> None:
     (tmp_path / "config").symlink_to(ROOT / "config")
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     agent = tmp_path / ".venv" / "bin" / "asr-agent"
-    agent.write_text(f'#!/bin/sh\nexec {sys.executable} -m agent.cli "$@"\n')
+    agent.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m agent.cli "$@"\n')
     agent.chmod(0o755)
     done = subprocess.run(
         ["sh", "-e", "-c", block],
