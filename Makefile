@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache
 
 test: setup postgres system-packages lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -rs
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m demo $(DEMO_ARGS)

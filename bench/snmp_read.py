@@ -11,9 +11,10 @@ round, all on 127.0.0.1:
 - `net-snmp`: per printer one `snmpget` (the scalars and the per-device objects the agent
   reads) and one `snmpbulkwalk -Cr10` of prtMarkerSuppliesTable, printers run concurrently
   (`concurrency` at a time); it prints values but decodes nothing.
-- `pysnmp v3`, only with `--snmpsim PATH` (snmpsim-command-responder, see
-  ../shared/printers/README.md): the same fleet written as snmprec files and served by
-  snmpsim with SNMPv3 authPriv (SHA/AES), one context per printer, read by the pysnmp backend.
+- `pysnmp v3`, only with `--snmpsim PATH` (snmpsim-command-responder, e.g.
+  .venv-sim/bin/snmpsim-command-responder as `make setup` installs it): the same fleet
+  written as snmprec files and served by snmpsim with SNMPv3 authPriv (SHA/AES), one
+  context per printer, read by the pysnmp backend.
 CPU is this process's (time.process_time) for ours and that of the finished children
 (RUSAGE_CHILDREN) for net-snmp; the responders are reaped only after the net-snmp rows, so
 their CPU never counts. With --profile, one native fleet read runs under cProfile.

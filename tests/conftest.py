@@ -72,7 +72,7 @@ def simulator() -> Iterator[snmpsim.Simulator]:
 def shared_expected() -> dict[str, Any]:
     """LibreNMS's expected supply rows and device values, or skip when shared/ is absent."""
     if not snmpsim.SHARED_PRINTERS.is_dir():
-        pytest.skip("../shared/printers is absent")
+        pytest.skip(snmpsim.SHARED_ABSENT)
     return {
         "supplies": json.loads((snmpsim.SHARED_PRINTERS / "expected.json").read_text()),
         "devices": json.loads((snmpsim.SHARED_PRINTERS / "devices.json").read_text()),
