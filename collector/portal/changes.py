@@ -51,9 +51,10 @@ LANGUAGES = ("it", "fr", "en")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NOT_PLAIN = "{}: valid Unicode without NUL or control characters (but tab and newline)"
 
-HELPDESK_DOES_IT = "this customer is managed (MPS): the helpdesk makes this change (R4, R18)"
-CUSTOMER_DOES_IT = "this customer is self-service: its own users make this change (R4, R18)"
-EXTRA_VIA_HELPDESK = "extra orders go through the helpdesk (R14)"
+# Customers read these: the rule ids (R4, R18; R14) stay here, out of the words.
+HELPDESK_DOES_IT = "this customer is managed (MPS): the helpdesk makes this change"
+CUSTOMER_DOES_IT = "this customer is self-service: its own users make this change"
+EXTRA_VIA_HELPDESK = "extra orders go through the helpdesk"
 
 
 # --- who may -------------------------------------------------------------------------------
@@ -375,8 +376,8 @@ async def register_device(
         site, contact = _site_and_contact(conn, customer_id, site_id, contact_id)
         specs = _supply_specs(conn, serial, seen.model, book)
         if not specs:
-            raise InvalidRequest(
-                f"serial: {serial} reports no toner, ink or waste container (R5)", "serial"
+            raise InvalidRequest(  # R5
+                f"serial: {serial} reports no toner, ink or waste container", "serial"
             )
         spec = fleet.DeviceSpec(
             serial, customer_id, site.name, contact.name, seen.model, tuple(specs)

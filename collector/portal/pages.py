@@ -728,7 +728,7 @@ async def register(request: web.Request) -> web.Response:
         return await _register(request, principal, status=400, error=err, values=values)
     raise await _see_other(
         request,
-        f"Device {serial} registered: a confirmation email is on its way (R4).",
+        f"Device {serial} registered: a confirmation email is on its way.",  # R4
         f"/devices/{serial}",
     )
 

@@ -78,7 +78,8 @@ def device_state(facts: DeviceFacts, now: datetime, rules: Rules) -> DeviceState
         since = f"since {seen.date().isoformat()}" if seen else "ever"
         return DeviceState(DISCONNECTED, f"no reading {since}: ASR cannot order without data")
     consumed = [(s, f) for s, kind, f in facts.forecasts if kind in ("toner", "ink")]
-    flag = " (R6: high usage, handled by hand)" if facts.high_usage else ""
+    # R6; customers read the reason, so the rule id stays in this comment.
+    flag = " (high usage: handled by hand)" if facts.high_usage else ""
     if facts.in_transit:
         return DeviceState(TONER_ORDERED, f"{facts.in_transit} order line(s) on their way")
     waiting = [(s, f.balance) for s, f in consumed if f.balance > 0]

@@ -338,7 +338,7 @@ def register_in(conn: Connection, devices: Sequence[DeviceSpec], now: datetime) 
             if supply.kind not in ASR_KINDS:  # R5: drums, fusers, kits are ordered by hand
                 raise InvalidRequest(
                     f"{device.serial} {supply.supply_id}: kind {supply.kind!r} is outside ASR"
-                    f" (R5: only {', '.join(ASR_KINDS)})",
+                    f" (only {', '.join(ASR_KINDS)})",
                     "kind",
                 )
     _register(conn, devices, now)
