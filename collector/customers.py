@@ -7,6 +7,8 @@ it: users are made with `asr-collector add-user`, devices are registered once th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -51,9 +53,22 @@ def load_customers(path: Path) -> CustomersFile:
     return load_toml(CustomersFile, path)
 
 
-async def apply(db: Database, customers: CustomersFile, now: datetime) -> int:
-    """Create or update every customer with its sites and contacts; how many customers."""
-    for c in customers.customers:
+@dataclass(frozen=True)
+class NewCustomer:
+    """A customer to create or update, with its sites (name, address) and contacts (R18)."""
+
+    id: str
+    kind: str
+    name: str | None
+    language: str | None
+    sites: tuple[tuple[str, str | None], ...]
+    contacts: tuple[fleet.ContactSpec, ...]
+
+
+async def add_customers(db: Database, customers: Iterable[NewCustomer], now: datetime) -> int:
+    """Create or update each customer with its sites and contacts; how many customers."""
+    count = 0
+    for c in customers:
         await fleet.add_customer(
             db,
             c.id,
@@ -61,12 +76,27 @@ async def apply(db: Database, customers: CustomersFile, now: datetime) -> int:
             now,
             name=c.name,
             language=c.language,
-            sites_=[(site.name, site.address) for site in c.sites],
-            contacts_=[
-                fleet.ContactSpec(x.name, x.email, x.display_name, x.language) for x in c.contacts
-            ],
+            sites_=c.sites,
+            contacts_=c.contacts,
         )
-    return len(customers.customers)
+        count += 1
+    return count
+
+
+async def apply(db: Database, customers: CustomersFile, now: datetime) -> int:
+    """Create or update every customer of the file with its sites and contacts; how many."""
+    return await add_customers(db, map(_new, customers.customers), now)
+
+
+def _new(c: CustomerIn) -> NewCustomer:
+    return NewCustomer(
+        c.id,
+        c.kind,
+        c.name,
+        c.language,
+        tuple((site.name, site.address) for site in c.sites),
+        tuple(fleet.ContactSpec(x.name, x.email, x.display_name, x.language) for x in c.contacts),
+    )
 
 
 async def require_site(db: Database, customer: str, site: str) -> None:

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import gc
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
+from collector.customers import NewCustomer, add_customers
 from collector.replenish.job import run_plan
 from collector.service import Collector, Settings
 from collector.simulation.agent import SimAgent, supply_index
@@ -44,16 +44,14 @@ from collector.simulation.world import Key, World, backorder_delay
 from collector.store import fleet as store
 from collector.store.database import Database
 from collector.store.migrate import migrate
-from collector.store.schema import (
-    device_states,
-    notifications,
-    orders,
-    shipments,
-    supply_events,
-    supply_tracks,
-)
+from collector.store.read_simulation import PlacedLine, placed_lines, run_outcome
 
 FIGURES = ("rate_per_day", "days_left_total", "balance")  # of each order line, in the log
+
+
+DayHook = Callable[[int, Database, datetime], Awaitable[None]]
+"""Called after each simulated day, once its daily run's shipments went out: the day's
+index (0 is the fleet's start), the store, and the simulated time (the daily run's)."""
 
 
 @dataclass
@@ -90,9 +88,17 @@ def _at(day: date, hour: int) -> datetime:
 
 
 async def simulate(
-    fleet: Fleet, usage: Usage, policy: str = "asr", database: Path | None = None
+    fleet: Fleet,
+    usage: Usage,
+    policy: str = "asr",
+    database: Path | None = None,
+    on_day: DayHook | None = None,
 ) -> dict[str, Any]:
-    """Run the fleet's days under `policy` ('asr' or 'naive'); the report."""
+    """Run the fleet's days under `policy` ('asr' or 'naive'); the report.
+
+    `on_day` (ASR only: the naive policy has no store and no daily run) is awaited after
+    each day (DayHook).
+    """
     if policy == "naive":
         return naive(fleet, usage)
     if policy != "asr":
@@ -101,25 +107,28 @@ async def simulate(
     # as the run: out of the cyclic collector's walks, which would go over them again and again.
     gc.freeze()
     try:
-        return await _asr_in_temporary_store(fleet, usage, database)
+        return await _asr_in_temporary_store(fleet, usage, database, on_day)
     finally:
         gc.unfreeze()
 
 
 async def _asr_in_temporary_store(
-    fleet: Fleet, usage: Usage, database: Path | None
+    fleet: Fleet, usage: Usage, database: Path | None, on_day: DayHook | None
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="asr-sim-") as tmp:
         path = database or Path(tmp) / "simulation.db"
         db = Database.open(f"sqlite+aiosqlite:///{path}")
         try:
             await migrate(db)
-            return await _asr(fleet, usage, db)
+            return await simulate_in(fleet, usage, db, on_day)
         finally:
             await db.close()
 
 
-async def _asr(fleet: Fleet, usage: Usage, db: Database) -> dict[str, Any]:
+async def simulate_in(
+    fleet: Fleet, usage: Usage, db: Database, on_day: DayHook | None = None
+) -> dict[str, Any]:
+    """The ASR policy's run in `db`, a migrated, empty store; the report."""
     clock = Clock(_at(fleet.start, 0))
     collector = Collector(db, Settings(), clock)
     await _register(fleet, db, clock.now)
@@ -163,21 +172,27 @@ async def _asr(fleet: Fleet, usage: Usage, db: Database) -> dict[str, Any]:
         await run_plan(db, fleet.rules, clock.now)
         await _ship_new(fleet, db, log, day, clock.now)
         world.end_of_day()
+        if on_day is not None:
+            await on_day(day, db, clock.now)
     return await _report(fleet, db, world, log, "asr")
 
 
 async def _register(fleet: Fleet, db: Database, now: datetime) -> None:
-    for customer in fleet.customers:
-        await store.add_customer(
-            db,
-            customer.id,
-            customer.kind,
-            now,
-            name=customer.name,
-            language=customer.language,
-            sites_=[(site.id, site.address) for site in customer.sites],
-            contacts_=[store.ContactSpec(c.id, c.email, c.name) for c in customer.contacts],
-        )
+    await add_customers(
+        db,
+        (
+            NewCustomer(
+                customer.id,
+                customer.kind,
+                customer.name,
+                customer.language,
+                tuple((site.id, site.address) for site in customer.sites),
+                tuple(store.ContactSpec(c.id, c.email, c.name) for c in customer.contacts),
+            )
+            for customer in fleet.customers
+        ),
+        now,
+    )
     await store.register(
         db,
         [
@@ -219,27 +234,9 @@ async def _move_along(db: Database, world: World, log: Log, day: int, now: datet
 
 async def _ship_new(fleet: Fleet, db: Database, log: Log, day: int, now: datetime) -> None:
     """The shipments placed today go out, or wait when backordered."""
-
-    def placed(conn: Any) -> list[Any]:
-        query = (
-            select(
-                shipments.c.id,
-                orders.c.serial,
-                orders.c.supply_id,
-                orders.c.sku,
-                orders.c.quantity,
-                orders.c.reason,
-                orders.c.figures,
-            )
-            .join(orders, orders.c.shipment_id == shipments.c.id)
-            .where(shipments.c.status == store.PLACED)
-            .order_by(shipments.c.id, orders.c.id)
-        )
-        return list(conn.execute(query))
-
-    lines: dict[int, list[Any]] = defaultdict(list)
-    for row in await db.read(placed):
-        lines[row.id].append(row)
+    lines: dict[int, list[PlacedLine]] = defaultdict(list)
+    for line in await placed_lines(db):
+        lines[line.shipment_id].append(line)
     shipped, backordered = [], []
     for shipment_id, rows in lines.items():
         delay = backorder_delay(fleet, {row.sku for row in rows}, fleet.date_of(day))
@@ -274,49 +271,23 @@ async def _ship_new(fleet: Fleet, db: Database, log: Log, day: int, now: datetim
 async def _report(
     fleet: Fleet, db: Database, world: World, log: Log, policy: str
 ) -> dict[str, Any]:
-    def read(conn: Any) -> tuple[Counter[str], dict[str, str], list[Any]]:
-        kinds: Counter[str] = Counter(conn.execute(select(notifications.c.kind)).scalars())
-        states = dict(conn.execute(select(device_states.c.serial, device_states.c.state)).all())
-        events = list(
-            conn.execute(
-                select(
-                    supply_events.c.serial,
-                    supply_events.c.supply_id,
-                    supply_events.c.at,
-                    supply_events.c.detail,
-                ).where(supply_events.c.kind == "early-replacement")
-            )
-        )
-        return kinds, states, events
-
-    kinds, states, events = await db.read(read)
-    tracks = await db.read(
-        lambda conn: list(
-            conn.execute(
-                select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.forecast)
-            )
-        )
-    )
-    high = await db.read(
-        lambda conn: set(
-            conn.execute(select(device_states.c.serial).where(device_states.c.high_usage)).scalars()
-        )
-    )
+    outcome = await run_outcome(db)
+    kinds, states = outcome.notices, outcome.states
     report = tally(fleet, world, log.orders, policy)
     report["emails"] = {kind: kinds.get(kind, 0) for kind in EMAILS}
     report["emails"]["shipped"] += kinds.get("backorder_shipped", 0)  # R15: shipping emails
     report["readings"] = log.readings
     report["early_replacements_detected"] = [
-        {"day": at.date().isoformat(), "serial": serial, "supply": supply_id, **detail}
-        for serial, supply_id, at, detail in events
+        {"day": e.at.date().isoformat(), "serial": e.serial, "supply": e.supply_id, **e.detail}
+        for e in outcome.early_replacements
     ]
     for serial, entry in report["per_device"].items():
         entry["state"] = states.get(serial, "unknown")
-        entry["high_usage"] = serial in high
-    for serial, supply_id, figures in tracks:
-        supply = report["per_device"][serial]["supplies"].setdefault(supply_id, {})
-        supply.update({k: figures.get(k) for k in FIGURES})
-        supply.update(basis=figures.get("basis"), why=figures.get("why"))  # issue 14
+        entry["high_usage"] = serial in outcome.high_usage
+    for t in outcome.supplies:
+        supply = report["per_device"][t.serial]["supplies"].setdefault(t.supply_id, {})
+        supply.update({k: t.figures.get(k) for k in FIGURES})
+        supply.update(basis=t.figures.get("basis"), why=t.figures.get("why"))  # issue 14
     # R6: flagged devices are the helpdesk's to supply by hand, which no scenario models.
     report["stockout_device_days_asr_managed"] = sum(
         entry["stockout_days"] for entry in report["per_device"].values() if not entry["high_usage"]

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from collector.simulation.contract import Fleet, load_fleet, load_usage
-from collector.simulation.runner import _asr, simulate
+from collector.simulation.runner import simulate, simulate_in
 from collector.store.database import Database
 from sim.scenarios import SCENARIOS
 
@@ -104,7 +104,7 @@ async def test_a_year_of_some_remaining_gauges_on_postgresql(
     fleet, usage = _load("gauge-some-remaining", tmp_path)
     db = Database.open(empty_pg_url)
     try:
-        report = await _asr(fleet, usage, db)
+        report = await simulate_in(fleet, usage, db)
     finally:
         await db.close()
     check(report, "gauge-some-remaining", fleet.lead_days)
