@@ -23,6 +23,7 @@ from aiohttp import web
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
 from collector.config import CollectorConfig
 from collector.fulfil import views as fulfil
+from collector.fulfil.simulated_mode import SimulatedMode
 from collector.metrics import Metrics
 from collector.notify.outbox import Mailer, run_mailer
 from collector.portal import api as portal_api
@@ -55,6 +56,7 @@ def create_app(
     app.cleanup_ctx.append(_mailer)
     app.cleanup_ctx.append(fulfil.inbound_ctx)  # the warehouse's updates: key, nonce pruning
     app.cleanup_ctx.append(fulfil.dispatcher_ctx)  # new shipments to the warehouse
+    app[fulfil.IN_PROCESS] = {"simulated": SimulatedMode}  # the edge's choice of warehouse
     app.add_routes(ROUTES)
     app.add_routes(fulfil.ROUTES)
     if config.portal.enabled:  # R17: the portal's pages and its JSON API, behind login

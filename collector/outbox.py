@@ -20,7 +20,8 @@ Is: `Outbox.send_due`, one pass over one outbox at `now`:
    A crash leaves at most the one row in hand `sending`, for *recover* above.
 `Outbox.run` repeats the pass every `interval_seconds` until cancelled or `stop` is set.
 Is not: what a row means, how it is sent or which answers are final (the senders:
-collector.notify.outbox, collector.fulfil.webhook); the SQL (collector.store.outbox_rows).
+collector.notify.outbox, collector.fulfil.webhook); the SQL (collector.store.outbox_rows, whose
+`OutboxStore` hands the worker each due row as a record, and the worker hands it to the sender).
 Is at least once for an idempotent far end, at most once otherwise; never exactly once.
 """
 
@@ -33,18 +34,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
-
-from sqlalchemy import Connection, Row
 
 from collector.store import outbox_rows as rows
 from collector.store.database import Database
-from collector.store.outbox_rows import OutboxTable
+from collector.store.outbox_rows import OutboxStore, OutboxTable
 
 log = logging.getLogger(__name__)
+RecordT = TypeVar("RecordT")
 ItemT = TypeVar("ItemT")
-_T = TypeVar("_T")
 
 
 class Unsendable(Exception):
@@ -96,8 +94,8 @@ class Schedule(Protocol):
     def retry_max_seconds(self) -> float: ...
 
 
-class Sender(Protocol[ItemT]):
-    """What an outbox sends through: how to load a row, and a session that sends one."""
+class Sender(Protocol[RecordT, ItemT]):
+    """What an outbox sends through: how to load a row's record, and a session that sends one."""
 
     @property
     def name(self) -> str:
@@ -105,7 +103,7 @@ class Sender(Protocol[ItemT]):
         ...
 
     @property
-    def box(self) -> OutboxTable:
+    def box(self) -> OutboxTable[RecordT]:
         """The outbox's table."""
         ...
 
@@ -123,7 +121,7 @@ class Sender(Protocol[ItemT]):
         """The row as the log names it ("notification 3", "fulfilment request ASR-...")."""
         ...
 
-    def load(self, conn: Connection, row: Row[Any]) -> ItemT:
+    async def load(self, record: RecordT) -> ItemT:
         """The item to send for an outbox row; Unsendable if it cannot be sent at all."""
         ...
 
@@ -143,27 +141,26 @@ class Pass:
     error: str | None = None  # why the pass stopped early
 
 
-class Outbox(Generic[ItemT]):
+class Outbox(Generic[RecordT, ItemT]):
     """One outbox of one database, sent through one sender."""
 
-    def __init__(self, db: Database, sender: Sender[ItemT]) -> None:
+    def __init__(self, db: Database, sender: Sender[RecordT, ItemT]) -> None:
         self.db = db
         self.sender = sender
+        self.rows: OutboxStore[RecordT] = OutboxStore(db, sender.box)
 
     async def send_due(
         self, now: datetime, after_send: Callable[[int], None] | None = None
     ) -> Pass:
         """One pass at `now` (`after_send`: for tests, called between the far end's answer
         and its mark, where a crash would leave the row `sending`)."""
-        sender, box = self.sender, self.sender.box
+        sender = self.sender
         result = Pass()
         lease = now - timedelta(seconds=sender.schedule.lease_seconds)
-        result.recovered = await self._transaction(
-            partial(rows.recover, box=box, claimed_before=lease, error=sender.stale_error)
-        )
+        result.recovered = await self.rows.recover(lease, sender.stale_error)
         for row_id in result.recovered:
             log.warning("%s: %s", sender.describe(row_id), sender.stale_error)
-        items = await self._transaction(partial(self._due, now=now, result=result))
+        items = await self._due(now, result)
         if not items:
             return result
         untried = [row_id for row_id, _ in items]
@@ -172,8 +169,7 @@ class Outbox(Generic[ItemT]):
             async with sender.session() as send:
                 for row_id, item in items:
                     untried.remove(row_id)
-                    claim = partial(rows.claim, box=box, row_id=row_id, now=now)
-                    if not await self._transaction(claim):
+                    if not await self.rows.claim(row_id, now):
                         continue  # another worker took it
                     in_hand = [row_id]
                     answer = await send(row_id, item, now)
@@ -198,27 +194,24 @@ class Outbox(Generic[ItemT]):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.sender.schedule.interval_seconds)
 
-    def _due(self, conn: Connection, now: datetime, result: Pass) -> list[tuple[int, ItemT]]:
-        box, items = self.sender.box, []
-        for row in rows.due(conn, box, now, self.sender.schedule.batch_size):
-            row_id = int(getattr(row, box.key.name))
+    async def _due(self, now: datetime, result: Pass) -> list[tuple[int, ItemT]]:
+        items = []
+        for row_id, record in await self.rows.due(now, self.sender.schedule.batch_size):
             try:
-                items.append((row_id, self.sender.load(conn, row)))
+                items.append((row_id, await self.sender.load(record)))
             except Unsendable as err:
-                rows.mark(conn, box, row_id, rows.FAILED, error=str(err), claimed=False)
+                await self.rows.mark(row_id, rows.FAILED, error=str(err), claimed=False)
                 result.failed.append(row_id)
                 log.error("%s cannot be sent: %s", self.sender.describe(row_id), err)
         return items
 
     async def _record(self, row_id: int, answer: Answer, now: datetime, result: Pass) -> None:
-        box, name = self.sender.box, self.sender.describe(row_id)
+        name = self.sender.describe(row_id)
         if isinstance(answer, Accepted):
-            mark = partial(rows.mark, box=box, row_id=row_id, status=box.done)
-            await self._transaction(partial(mark, values=answer.values))
+            await self.rows.mark(row_id, self.sender.box.done, values=answer.values)
             result.done.append(row_id)
         elif isinstance(answer, Refused):
-            mark = partial(rows.mark, box=box, row_id=row_id, status=rows.FAILED)
-            await self._transaction(partial(mark, error=answer.detail))
+            await self.rows.mark(row_id, rows.FAILED, error=answer.detail)
             result.failed.append(row_id)
             log.error("%s refused for good: %s", name, answer.detail)
         else:
@@ -231,18 +224,6 @@ class Outbox(Generic[ItemT]):
         if not claimed and not untried:
             return []
         schedule = self.sender.schedule
-        back = partial(
-            rows.put_back,
-            box=self.sender.box,
-            claimed=claimed,
-            untried=untried,
-            now=now,
-            error=error,
-            first_seconds=schedule.retry_seconds,
-            max_seconds=schedule.retry_max_seconds,
+        return await self.rows.put_back(
+            claimed, untried, now, error, schedule.retry_seconds, schedule.retry_max_seconds
         )
-        return await self._transaction(back)
-
-    async def _transaction(self, work: Callable[[Connection], _T]) -> _T:
-        async with self.db.transaction() as conn:
-            return await conn.run_sync(work)

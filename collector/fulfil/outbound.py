@@ -3,8 +3,10 @@
 Is: the fulfilment outbox (`fulfilment_requests`) on the outbox worker (collector.outbox),
 with the sender `warehouse.mode` names:
 - "webhook": the warehouse's HTTPS API (collector.fulfil.webhook), the production sender;
-- "simulated": the built-in warehouse in this process (collector.fulfil.simulated), which
-  takes every well-formed request at once.
+- "simulated": the built-in warehouse in this process, which takes every well-formed request
+  at once: its sender is given by the edge (collector.app hands collector.fulfil.views the
+  `InProcess` of collector.fulfil.simulated_mode), so this module and the production sender
+  never import the simulated warehouse (a contract of .importlinter).
 A request left `sending` by a dispatcher that stopped is sent again (pending, due at once):
 the warehouse keeps one shipment per `X-ASR-Delivery` reference, so it is retried until
 acknowledged and fulfilled once. `run_dispatcher` repeats the pass every `interval_seconds`
@@ -15,23 +17,20 @@ nor the warehouse's updates (collector.fulfil.inbound).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import aiohttp
 
 from collector.config import WarehouseSection
-from collector.errors import InvalidRequest
-from collector.fulfil.simulated import SimulatedWarehouse, read_request
 from collector.fulfil.webhook import DELIVERY_HEADER, RequestSender, WebhookSender
-from collector.outbox import Accepted, Answer, Outbox, Refused, Send
+from collector.outbox import Outbox
 from collector.store.database import Database
+from collector.store.outbox_rows import FulfilmentRequest
 
-__all__ = ["DELIVERY_HEADER", "Dispatcher", "Pass", "SimulatedSender", "run_dispatcher"]
-log = logging.getLogger(__name__)
+__all__ = ["DELIVERY_HEADER", "Dispatcher", "InProcess", "Pass", "run_dispatcher"]
 
 
 @dataclass
@@ -45,27 +44,16 @@ class Pass:
     error: str | None = None  # why the pass stopped early
 
 
-class SimulatedSender(RequestSender):
-    """Hands fulfilment requests to the built-in warehouse (mode "simulated")."""
+class InProcess(Protocol):
+    """A warehouse in this process (mode "simulated"), given by the edge: its sender, and
+    the driver that applies its updates (collector.fulfil.simulated_mode)."""
 
-    def __init__(self, warehouse: WarehouseSection, simulated: SimulatedWarehouse) -> None:
-        super().__init__(warehouse)
-        self.simulated = simulated
+    @property
+    def sender(self) -> RequestSender: ...
 
-    def session(self) -> AbstractAsyncContextManager[Send[bytes]]:
-        """Nothing to open: the warehouse is in this process."""
-        return nullcontext(self._hand_over)
-
-    async def _hand_over(self, shipment_id: int, body: bytes, now: datetime) -> Answer:
-        try:
-            order = read_request(body)
-        except InvalidRequest as err:
-            return Refused(f"the simulated warehouse refused it: {err}")
-        # Its memory is the acknowledged row: collector.fulfil.inbound.apply_simulated
-        # recomputes the fate from it, so nothing is kept here.
-        fate = self.simulated.fate(order.shipment_id, now)
-        log.debug("simulated warehouse: %s ships at %s", order.reference, fate.ships_at)
-        return Accepted("taken by the simulated warehouse", {"acked_at": now})
+    async def run(self, db: Database, clock: Callable[[], datetime]) -> None:
+        """Apply its due updates every `interval_seconds`, until cancelled."""
+        ...
 
 
 class Dispatcher:
@@ -76,21 +64,23 @@ class Dispatcher:
         db: Database,
         warehouse: WarehouseSection,
         session: aiohttp.ClientSession | None = None,
-        simulated: SimulatedWarehouse | None = None,
+        sender: RequestSender | None = None,
     ) -> None:
+        """`sender`: an in-process warehouse's (InProcess.sender), else the webhook's."""
         if warehouse.mode == "off":
             raise ValueError('warehouse.mode is "off": there is nothing to send requests to')
         self.db = db
         self.warehouse = warehouse
-        self.simulated: SimulatedWarehouse | None = None
         self._webhook: WebhookSender | None = None
-        sender: RequestSender
-        if warehouse.mode == "simulated":
-            self.simulated = simulated or SimulatedWarehouse(warehouse)
-            sender = SimulatedSender(warehouse, self.simulated)
-        else:
+        if sender is None:
+            if warehouse.mode != "webhook":
+                raise ValueError(
+                    f"warehouse.mode is {warehouse.mode!r}: its sender is the edge's to give"
+                    " (collector.fulfil.simulated_mode)"
+                )
             sender = self._webhook = WebhookSender(warehouse, session)
-        self.outbox: Outbox[bytes] = Outbox(db, sender)
+        self.sender = sender
+        self.outbox: Outbox[FulfilmentRequest, bytes] = Outbox(db, sender)
 
     async def close(self) -> None:
         """Close the HTTP session, if the dispatcher made it."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG
+from collector.config import WarehouseSection
 from collector.errors import (
     BodyTooLarge,
     CollectorError,
@@ -27,8 +28,8 @@ from collector.errors import (
     UnknownShipment,
     UnsupportedMediaType,
 )
-from collector.fulfil.inbound import UpdatesOff, prune_nonces, run_simulated, take_update
-from collector.fulfil.outbound import Dispatcher, run_dispatcher
+from collector.fulfil.inbound import UpdatesOff, prune_nonces, take_update
+from collector.fulfil.outbound import Dispatcher, InProcess, run_dispatcher
 from collector.fulfil.signing import SignatureRefused, load_key
 from collector.views import json_body, refusal
 
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 INBOUND_KEY = web.AppKey("warehouse_inbound_key", bytes)
 DISPATCHER = web.AppKey("warehouse_dispatcher", Dispatcher)
+# The warehouses the edge can run in this process, by `warehouse.mode` ("simulated"): set by
+# collector.app, so that the dispatcher never imports the simulated warehouse.
+InProcessModes = Mapping[str, Callable[[WarehouseSection], InProcess]]
+IN_PROCESS: web.AppKey[InProcessModes] = web.AppKey("warehouse_in_process")
 UPDATES_PATH = "/api/v1/warehouse/updates"
 
 Refusal = CollectorError | SignatureRefused
@@ -121,22 +126,20 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     """The fulfilment outbox sent every `warehouse.interval_seconds` (mode "webhook" or
-    "simulated"); in mode "simulated" the built-in warehouse's updates applied as often."""
+    "simulated"); in mode "simulated" the built-in warehouse's updates applied as often (the
+    warehouse in this process is the edge's, `IN_PROCESS`)."""
     warehouse = app[CONFIG].warehouse
     if warehouse.mode == "off":
         yield
         return
     db, clock = app[COLLECTOR].db, app[CLOCK]
-    dispatcher = Dispatcher(db, warehouse)
+    make = app.get(IN_PROCESS, {}).get(warehouse.mode)
+    local = make(warehouse) if make is not None else None
+    dispatcher = Dispatcher(db, warehouse, sender=local.sender if local is not None else None)
     app[DISPATCHER] = dispatcher
     tasks = [asyncio.create_task(run_dispatcher(dispatcher, clock), name="dispatcher")]
-    if dispatcher.simulated is not None:
-        tasks.append(
-            asyncio.create_task(
-                run_simulated(db, dispatcher.simulated, clock, warehouse.interval_seconds),
-                name="simulated-warehouse",
-            )
-        )
+    if local is not None:
+        tasks.append(asyncio.create_task(local.run(db, clock), name="simulated-warehouse"))
     try:
         yield
     finally:

@@ -12,7 +12,8 @@ against `ca_file` (or the system's CAs). Its answers:
   stops;
 - any other answer (400, 401, 404, a redirect...): `failed`, the same bytes would be refused
   again.
-Is not: the simulated warehouse (collector.fulfil.simulated), which it never imports.
+Is not: the simulated warehouse (collector.fulfil.simulated), which it never imports (a
+contract of .importlinter).
 """
 
 from __future__ import annotations
@@ -21,16 +22,14 @@ import asyncio
 import ssl
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
-from typing import Any
 
 import aiohttp
-from sqlalchemy import Connection, Row
 
 from collector.config import WarehouseSection
 from collector.fulfil.signing import load_key, sign
 from collector.fulfilment import reference
 from collector.outbox import Accepted, Answer, Later, Refused, Send, Unreachable
-from collector.store.outbox_rows import FULFILMENT_REQUESTS
+from collector.store.outbox_rows import FULFILMENT_REQUESTS, FulfilmentRequest
 
 DELIVERY_HEADER = "X-ASR-Delivery"
 USER_AGENT = "asr-collector (fulfilment)"
@@ -50,9 +49,13 @@ class RequestSender:
         """The request as the log names it."""
         return f"fulfilment request {reference(row_id)}"
 
-    def load(self, conn: Connection, row: Row[Any]) -> bytes:
+    async def load(self, record: FulfilmentRequest) -> bytes:
         """The request's body, as fixed when it was placed."""
-        return bytes(row.body)
+        return record.body
+
+    def session(self) -> AbstractAsyncContextManager[Send[bytes]]:
+        """A session with the warehouse: each sender's own."""
+        raise NotImplementedError
 
 
 class WebhookSender(RequestSender):

@@ -1,11 +1,12 @@
 """Notification emails: what one outbox row says, in its reader's language (R4, R15, R16).
 
-Is: the context of a notification, read from the store (the customer, the contact, the
-devices or the shipment it is about, and who reads it: the contact, or the helpdesk for an MPS
-customer); and the email made of it from the one set of jinja2 templates in `templates/`,
-in the reader's language through the message catalogues of `locale/` (collector.notify.i18n):
-a subject, a text part and an HTML part, with a Message-ID fixed by the notification's id,
-so a message is recognisable as the same one wherever it is seen.
+Is: the context of a notification, from what the store read of it (collector.store.notices:
+the customer, the contact, the devices or the shipment it is about) and who reads it (the
+contact, or the helpdesk for an MPS customer); and the email made of it from the one set of
+jinja2 templates in `templates/`, in the reader's language through the message catalogues
+of `locale/` (collector.notify.i18n): a subject, a text part and an HTML part, with a
+Message-ID fixed by the notification's id, so a message is recognisable as the same one
+wherever it is seen.
 Is not: the sending, retries and their bookkeeping (collector.notify.outbox).
 """
 
@@ -20,19 +21,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import Connection, select
 
 from collector.fulfilment import reference
 from collector.notify.i18n import LOCALE, environment
-from collector.store.schema import (
-    asr_devices,
-    contacts,
-    customers,
-    devices,
-    orders,
-    shipments,
-    sites,
-)
+from collector.store.notices import About, Shipment
+from collector.store.outbox_rows import Notification
 
 LANGUAGES = ("it", "fr", "en")
 DEFAULT_LANGUAGE = "en"
@@ -76,24 +69,27 @@ def language_of(*choices: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+def has_template(kind: str) -> None:
+    """Raises LookupError when there is no template for `kind`: such a row is failed."""
+    if kind not in KINDS:
+        raise LookupError(f"notification kind {kind!r} has no template")
+
+
 def letter(
-    conn: Connection,
-    row: Any,
+    notification: Notification,
+    about: About,
     helpdesk: Reader | None,
     portal_url: str | None,
 ) -> Letter:
-    """The letter of an outbox row: its reader and its template context, read from the store.
+    """The letter of a notification: its reader and its template context, from what it is
+    about (read from the store, collector.store.notices).
 
     Raises LookupError when the row cannot be addressed (a helpdesk notice with no helpdesk
     address configured, a contact gone): such a row is failed, not retried.
     """
-    if row.kind not in KINDS:
-        raise LookupError(f"notification kind {row.kind!r} has no template")
-    customer = conn.execute(select(customers).where(customers.c.id == row.customer_id)).one()
-    contact = None
-    if row.contact_id is not None:
-        contact = conn.execute(select(contacts).where(contacts.c.id == row.contact_id)).one()
-    if row.recipient == "helpdesk":
+    has_template(notification.kind)
+    customer, contact = about.customer, about.contact
+    if notification.recipient == "helpdesk":
         if helpdesk is None:
             raise LookupError("a helpdesk notice, and mail.helpdesk_address is not set")
         reader = helpdesk
@@ -102,7 +98,6 @@ def letter(
     else:
         language = language_of(contact.language, customer.language)
         reader = Reader(contact.email, contact.display_name, language)
-    payload = row.payload or {}
     context: dict[str, Any] = {
         "customer": SimpleNamespace(id=customer.id, name=customer.name, kind=customer.kind),
         "contact": SimpleNamespace(
@@ -110,65 +105,26 @@ def letter(
             email=contact.email if contact else "",
             display_name=contact.display_name if contact else None,
         ),
-        "to_helpdesk": row.recipient == "helpdesk",
+        "to_helpdesk": notification.recipient == "helpdesk",
         "portal_url": portal_url,
-        "sent_for": row.id,
+        "sent_for": notification.id,
     }
-    if "serials" in payload:
-        context["devices"] = _devices(conn, payload["serials"])
-    if "shipment" in payload:
-        context["shipment"] = _shipment(conn, int(payload["shipment"]))
-    return Letter(row.id, row.kind, reader, context)
+    if about.devices is not None:
+        context["devices"] = list(about.devices)
+    if about.shipment is not None:
+        context["shipment"] = _shipment(about.shipment)
+    return Letter(notification.id, notification.kind, reader, context)
 
 
-def _devices(conn: Connection, serials: list[str]) -> list[SimpleNamespace]:
-    query = (
-        select(
-            asr_devices.c.serial,
-            asr_devices.c.model,
-            sites.c.name.label("site"),
-            sites.c.address,
-            devices.c.last_seen,
-        )
-        .join(sites, sites.c.id == asr_devices.c.site_id)
-        .outerjoin(devices, devices.c.serial == asr_devices.c.serial)
-        .where(asr_devices.c.serial.in_(serials))
-    )
-    found = {row.serial: row for row in conn.execute(query)}
-    return [
-        SimpleNamespace(
-            serial=serial,
-            model=found[serial].model if serial in found else None,
-            site=found[serial].site if serial in found else "",
-            address=found[serial].address if serial in found else None,
-            last_seen=found[serial].last_seen if serial in found else None,
-        )
-        for serial in serials
-    ]
-
-
-def _shipment(conn: Connection, shipment_id: int) -> SimpleNamespace:
-    query = (
-        select(shipments, sites.c.address.label("site_address"))
-        .join(sites, sites.c.id == shipments.c.site_id)
-        .where(shipments.c.id == shipment_id)
-    )
-    row = conn.execute(query).one()
-    lines = conn.execute(
-        select(
-            orders.c.serial, orders.c.supply_id, orders.c.sku, orders.c.quantity, orders.c.reason
-        )
-        .where(orders.c.shipment_id == shipment_id)
-        .order_by(orders.c.id)
-    )
+def _shipment(shipment: Shipment) -> SimpleNamespace:
     return SimpleNamespace(
-        id=row.id,
-        placed_at=row.placed_at,
-        address=row.address or row.site_address,  # the one on the label (R18)
-        reference=reference(row.id),
-        tracking=row.tracking,
-        carrier=row.carrier,
-        expected=row.expected_at,
+        id=shipment.id,
+        placed_at=shipment.placed_at,
+        address=shipment.address,  # the one on the label (R18)
+        reference=reference(shipment.id),
+        tracking=shipment.tracking,
+        carrier=shipment.carrier,
+        expected=shipment.expected_at,
         lines=[
             SimpleNamespace(
                 serial=line.serial,
@@ -177,7 +133,7 @@ def _shipment(conn: Connection, shipment_id: int) -> SimpleNamespace:
                 quantity=line.quantity,
                 reason=line.reason,
             )
-            for line in lines
+            for line in shipment.lines
         ],
     )
 

@@ -25,16 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from functools import partial
-from typing import Any
 
 import aiosmtplib
-from sqlalchemy import Connection, Row
 
 from collector.config import MailSection
-from collector.notify.compose import Composer, Letter, Reader, language_of, letter
+from collector.notify.compose import Composer, Letter, Reader, has_template, language_of, letter
 from collector.outbox import Accepted, Answer, Later, Outbox, Refused, Send, Unreachable, Unsendable
+from collector.store import notices
 from collector.store.database import Database
-from collector.store.outbox_rows import NOTIFICATIONS
+from collector.store.outbox_rows import NOTIFICATIONS, Notification
 
 
 @dataclass
@@ -55,7 +54,8 @@ class MailSender:
     box = NOTIFICATIONS
     stale_error = "the mailer stopped while sending it; it may have gone, so it is not sent again"
 
-    def __init__(self, mail: MailSection) -> None:
+    def __init__(self, db: Database, mail: MailSection) -> None:
+        self.db = db
         self.schedule = self.mail = mail
         self.composer = Composer(mail.from_address)
         self.helpdesk = (
@@ -68,10 +68,12 @@ class MailSender:
         """The row as the log names it."""
         return f"notification {row_id}"
 
-    def load(self, conn: Connection, row: Row[Any]) -> Letter:
+    async def load(self, record: Notification) -> Letter:
         """The letter of a notification; Unsendable if it cannot be addressed."""
         try:
-            return letter(conn, row, self.helpdesk, self.mail.portal_url)
+            has_template(record.kind)
+            about = await notices.about(self.db, record)
+            return letter(record, about, self.helpdesk, self.mail.portal_url)
         except LookupError as err:
             raise Unsendable(str(err)) from err
 
@@ -131,7 +133,7 @@ class Mailer:
     def __init__(self, db: Database, mail: MailSection) -> None:
         self.db = db
         self.mail = mail
-        self.outbox: Outbox[Letter] = Outbox(db, MailSender(mail))
+        self.outbox: Outbox[Notification, Letter] = Outbox(db, MailSender(db, mail))
 
     async def send_due(
         self, now: datetime, after_send: Callable[[int], None] | None = None

@@ -33,10 +33,11 @@ from collector.app import create_app
 from collector.config import CollectorConfig, WarehouseSection
 from collector.fulfil import signing
 from collector.fulfil import views as fulfil_views
-from collector.fulfil.inbound import apply_simulated, prune_nonces
+from collector.fulfil.inbound import prune_nonces
 from collector.fulfil.outbound import DELIVERY_HEADER, Dispatcher
 from collector.fulfil.simulated import SimulatedWarehouse
 from collector.fulfil.simulated_app import SERVICE, WarehouseService, simulated_warehouse_app
+from collector.fulfil.simulated_mode import SimulatedMode, apply_simulated
 from collector.fulfilment import Line, Request, Update, reference
 from collector.portal import helpdesk
 from collector.records import Principal
@@ -755,7 +756,7 @@ async def test_mode_simulated_acks_at_once_and_its_updates_survive_restarts(db: 
     await _fleet(db, NOW)
     ids = await _orders(db, NOW, 3)
     assert ids == [1, 2, 3]
-    dispatcher = Dispatcher(db, settings)
+    dispatcher = Dispatcher(db, settings, sender=SimulatedMode(settings).sender)
     done = await dispatcher.send_due(NOW)
     assert done.acked == ids
     assert {(r.status, r.acked_at) for r in (await _requests(db)).values()} == {("acked", NOW)}

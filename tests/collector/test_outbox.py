@@ -9,18 +9,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, insert, select
 
 from collector.outbox import Accepted, Answer, Later, Outbox, Send, Unreachable, Unsendable
 from collector.store.database import Database
-from collector.store.outbox_rows import NOTIFICATIONS, OutboxTable
+from collector.store.outbox_rows import NOTIFICATIONS, Notification, OutboxTable
 from collector.store.schema import customers, notifications
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
-RESEND = OutboxTable(notifications.c.id, "sent", None)  # a stale claim is sent again
+# A stale claim is sent again.
+RESEND = OutboxTable(notifications.c.id, "sent", None, NOTIFICATIONS.record)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Timings:
 class Recorder:
     """A sender that records what it is asked to send and answers as told."""
 
-    box: OutboxTable = RESEND
+    box: OutboxTable[Notification] = RESEND
     schedule: Timings = field(default_factory=Timings)
     name: str = "test"
     stale_error: str = "stopped while sending it"
@@ -49,10 +49,10 @@ class Recorder:
     def describe(self, row_id: int) -> str:
         return f"row {row_id}"
 
-    def load(self, conn: Connection, row: Row[Any]) -> int:
-        if row.id in self.unsendable:
+    async def load(self, record: Notification) -> int:
+        if record.id in self.unsendable:
             raise Unsendable("no address")
-        return int(row.id)
+        return record.id
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Send[int]]:
