@@ -1,0 +1,1 @@
+"""The collector's tables, one module per area; collector.store.schema gathers them."""
