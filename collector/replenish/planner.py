@@ -107,19 +107,7 @@ def plan(supplies: Sequence[SupplyPlan], today: int, rules: Rules) -> list[Shipm
             reason = trigger_reason(supply, today, rules)
             if reason is not None:
                 lines[supply.serial, supply.supply_id] = _line(supply, reason, rules)
-        full, blacks = _for_waste(members, lines, today, rules)
-        for black in blacks:
-            lines[black.serial, black.supply_id] = _line(black, CONSOLIDATED, rules)
-        for container in full:
-            with_black = any(
-                _is_black(s) and (s.serial, s.supply_id) in lines
-                for s in members
-                if s.serial == container.serial
-            )
-            if not with_black and not _black_in_time(container, members, rules):
-                # No black toner can come before the box is full (one waits on site): the
-                # box is not an extra one, it is the one the printer needs to print at all.
-                lines[container.serial, container.supply_id] = _line(container, TRIGGER, rules)
+        lines.update(_waste_at_trigger(members, lines, today, rules))
         if not lines:
             continue
         triggered = {serial for serial, _ in lines}
@@ -143,46 +131,49 @@ def trigger_reason(supply: SupplyPlan, today: int, rules: Rules) -> str | None:
     return SPIKE if f.spike and (recent or f.balance > 0) else TRIGGER
 
 
-def _for_waste(
+def _waste_at_trigger(
     members: list[SupplyPlan], lines: dict[tuple[str, str], Line], today: int, rules: Rules
-) -> tuple[list[SupplyPlan], list[SupplyPlan]]:
-    """R11 with R8: the black toners of devices whose waste room is at the trigger. A full
-    box stops the printer, and a container ships only with a black toner (extras are the
-    helpdesk's), so the black toner comes forward with it, as long as that leaves no more
-    cartridges waiting on site than `supply_days` of use need (R9, R10)."""
-    full = [
-        s
-        for s in members
-        if s.kind == "waste"
-        and _known(s.forecast)
-        and (s.forecast.days_left_total or 0) <= rules.trigger_days
-        and not _guarded(s, today, rules)
-    ]
-    serials = {s.serial for s in full}
-    blacks = [
-        s
-        for s in members
-        if s.serial in serials
-        and _is_black(s)
-        and (s.serial, s.supply_id) not in lines
-        and _known(s.forecast)
-        and not _guarded(s, today, rules)
-        and s.forecast.balance + quantity(s.forecast, rules) <= need(s.forecast, rules)
-    ]
-    return full, blacks
+) -> dict[tuple[str, str], Line]:
+    """R11 with R8: what a waste room at the trigger adds to the group's lines.
 
-
-def _black_in_time(container: SupplyPlan, members: list[SupplyPlan], rules: Rules) -> bool:
-    """Whether its device's black toner reaches its own trigger before the waste room is
-    full: then the container comes with that black toner (R11), not alone."""
-    room = container.forecast.days_left_total or 0.0
-    return any(
-        _is_black(s)
-        and _known(s.forecast)
-        and (s.forecast.days_left_total or 0.0) - rules.trigger_days < room
-        for s in members
-        if s.serial == container.serial
-    )
+    A full box stops the printer, and a container ships only with a black toner (extras are
+    the helpdesk's), so its device's black toner comes forward, and the container with it
+    (`_with_waste`), as long as that leaves no more cartridges waiting on site than
+    `supply_days` of use need (R9, R10). When no black toner can come before the box is full
+    (one already waits on site, and it is not due before the room runs out), the container
+    goes alone: it is not an extra one, it is the one the printer needs to print at all.
+    """
+    added: dict[tuple[str, str], Line] = {}
+    for container in members:
+        f = container.forecast
+        if (
+            container.kind != "waste"
+            or not _known(f)
+            or (f.days_left_total or 0.0) > rules.trigger_days
+            or _guarded(container, today, rules)
+        ):
+            continue
+        blacks = [s for s in members if s.serial == container.serial and _is_black(s)]
+        forward = [
+            s
+            for s in blacks
+            if (s.serial, s.supply_id) not in lines
+            and _known(s.forecast)
+            and not _guarded(s, today, rules)
+            and s.forecast.balance + quantity(s.forecast, rules) <= need(s.forecast, rules)
+        ]
+        for black in forward:
+            added[black.serial, black.supply_id] = _line(black, CONSOLIDATED, rules)
+        if forward or any((s.serial, s.supply_id) in lines for s in blacks):
+            continue
+        room = f.days_left_total or 0.0
+        in_time = any(
+            _known(s.forecast) and (s.forecast.days_left_total or 0.0) - rules.trigger_days < room
+            for s in blacks
+        )
+        if not in_time:
+            added[container.serial, container.supply_id] = _line(container, TRIGGER, rules)
+    return added
 
 
 def _is_black(supply: SupplyPlan) -> bool:
