@@ -57,11 +57,11 @@ from collector.app import create_app
 from collector.appkeys import COLLECTOR
 from collector.config import CollectorConfig, MailSection, WarehouseSection
 from collector.customers import apply, load_customers
+from collector.daily_run import run_plan
 from collector.fulfil import signing
 from collector.fulfil.outbound import Dispatcher
 from collector.fulfil.simulated_app import SERVICE, simulated_warehouse_app
 from collector.notify.outbox import Mailer
-from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
 from collector.store import people
 from collector.store.database import Database
@@ -363,7 +363,7 @@ class Demo:
             f"shipments  {sum(figures['shipments'].values())}:"
             f" {_counts(Counter(figures['shipments']))}; {figures['backordered']} were backordered",
             f"emails     {len(mails)} received by the SMTP sink ({_counts(languages)}):"
-            f" {_counts(Counter(figures['notices']))}",
+            f" {_counts(Counter(figures['notices']), EMAIL_WORDS)}",
             *gauges,
             f"helpdesk   {self.answered} part number(s) given for the SimLaser M460dn, a model no"
             f" catalogue knows (its shipments waited for them); {self.needed} supply(ies) in"
@@ -414,6 +414,17 @@ DEVICE_WORDS = {
     "toner-ordered": "toner on its way",
     "toner-delivered": "toner delivered, not put in yet",
     "toner-replaced": "new toner put in",
+}
+# And for each kind of email (collector/notify/compose.py, KINDS), what it tells the reader.
+EMAIL_WORDS = {
+    "registered": "device registered",
+    "order_placed": "order placed",
+    "shipped": "order shipped",
+    "backordered": "order delayed (backordered)",
+    "backorder_shipped": "delayed order shipped",
+    "disconnected": "printer not heard from",
+    "disconnected_followup": "printer still not heard from",
+    "reconnected": "printer heard from again",
 }
 # And for a printer as its agent saw it at the day's last poll (agent/poller.py).
 PRINTER_WORDS = {
