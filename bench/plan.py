@@ -83,9 +83,9 @@ from sqlalchemy import Connection, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from collector.daily_run import RunResult, paused_gc, run_plan
 from collector.replenish.daily import daily
 from collector.replenish.forecast import Track, forecast
-from collector.replenish.job import RunResult, paused_gc, run_plan
 from collector.replenish.settings import Rules
 from collector.store.database import Database, _json, sqlite_pragmas
 from collector.store.migrate import migrate

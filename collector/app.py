@@ -22,6 +22,7 @@ from aiohttp import web
 
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
 from collector.config import CollectorConfig
+from collector.daily_run import RunResult, schedule
 from collector.fulfil import views as fulfil
 from collector.fulfil.simulated_mode import SimulatedMode
 from collector.metrics import Metrics
@@ -29,7 +30,6 @@ from collector.notify.outbox import Mailer, run_mailer
 from collector.portal import api as portal_api
 from collector.portal import pages as portal_pages
 from collector.portal.auth import setup_portal_auth
-from collector.replenish.job import RunResult, schedule
 from collector.service import Clock, Collector, Settings, utcnow
 from collector.store.database import Database
 from collector.store.migrate import migrate

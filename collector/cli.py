@@ -26,10 +26,10 @@ from collector.app import SERVER, create_app, create_metrics_app
 from collector.config import CollectorConfig, host_port, load_config
 from collector.customers import apply as apply_customers
 from collector.customers import load_customers, require_site
+from collector.daily_run import RunResult, run_plan
 from collector.errors import CollectorError, InvalidRequest
 from collector.notify.outbox import Mailer, Pass
 from collector.records import EnrollToken
-from collector.replenish.job import RunResult, run_plan
 from collector.service import Collector, Settings, utcnow
 from collector.simulation.contract import ContractError, load_fleet, load_usage
 from collector.simulation.runner import simulate

@@ -57,14 +57,17 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 UPWARD = [
     ("store", "collector/store/people.py", "collector.portal.auth"),
     ("store", "collector/store/shipping.py", "collector.fulfil.outbound"),
-    ("store", "collector/store/plans.py", "collector.replenish.job"),
+    ("store", "collector/store/plans.py", "collector.daily_run"),
     ("core", "collector/replenish/planner.py", "collector.store.database"),
+    ("core", "collector/replenish/daily.py", "collector.daily_run"),
     ("core", "collector/replenish/forecast.py", "collector.portal.queries"),
     ("wire", "wire/batch.py", "agent.spool"),
     ("wire", "wire/reading.py", "collector.records"),
     ("agent", "agent/decode.py", "collector.records"),
     ("agent-face", "collector/simulation/agent.py", "agent.decode"),
     ("agent-face", "collector/portal/api.py", "agent.api"),
+    ("simulated", "collector/fulfil/outbound.py", "collector.fulfil.simulated"),
+    ("simulated", "collector/fulfil/webhook.py", "collector.fulfil.simulated_app"),
 ]
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.customers import NewCustomer, add_customers
-from collector.replenish.job import run_plan
+from collector.daily_run import run_plan
 from collector.service import Collector, Settings
 from collector.simulation.agent import SimAgent, supply_index
 from collector.simulation.contract import Fleet, Usage

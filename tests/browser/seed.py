@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from collector.replenish.job import run_plan
+from collector.daily_run import run_plan
 from collector.replenish.settings import Rules
 from collector.service import Collector, Settings
 from collector.simulation.agent import SimAgent, supply_index

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from collector.daily_run import run_plan
 from collector.portal import helpdesk
 from collector.records import Principal
-from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
 from collector.service import Collector, Settings
 from collector.simulation.agent import SimAgent

@@ -28,11 +28,11 @@ from collector.app import create_app
 from collector.appkeys import COLLECTOR
 from collector.config import CollectorConfig, WarehouseSection
 from collector.customers import apply, load_customers
+from collector.daily_run import run_plan
 from collector.fulfil.outbound import Dispatcher
 from collector.fulfil.simulated_app import SERVICE, simulated_warehouse_app
 from collector.fulfilment import reference
 from collector.notify.outbox import Mailer
-from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
 from collector.store import people
 from collector.store.database import Database

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from collector.daily_run import PLAN_LOCK, RunResult, run_plan, schedule
 from collector.errors import InvalidRequest
 from collector.metrics import Metrics
 from collector.replenish.daily import daily
-from collector.replenish.job import PLAN_LOCK, RunResult, run_plan, schedule
 from collector.replenish.planner import Group, Line, Shipment
 from collector.replenish.settings import Rules
 from collector.service import Collector, Settings

@@ -25,6 +25,7 @@ from yarl import URL
 from collector.app import create_app
 from collector.appkeys import COLLECTOR
 from collector.config import CollectorConfig
+from collector.daily_run import run_plan
 from collector.portal import api
 from collector.portal.auth import (
     MAX_AGE,
@@ -34,7 +35,6 @@ from collector.portal.auth import (
     login_required,
     safe_next,
 )
-from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
 from collector.simulation.agent import SimAgent, supply_index
 from collector.simulation.contract import SupplySpec as SimSupply

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
+from collector.daily_run import run_plan
 from collector.errors import InvalidTransition, UnknownShipment
-from collector.replenish.job import run_plan
 from collector.replenish.settings import Rules
 from collector.simulation.contract import load_fleet, load_usage
 from collector.simulation.runner import simulate

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.replenish.job import run_plan
+from collector.daily_run import run_plan
 from collector.replenish.settings import Rules
 from collector.store.database import Database
 from collector.store.migrate import head_revision, migrate

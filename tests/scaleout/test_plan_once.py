@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from collector.replenish.job import RunResult, run_plan, schedule
+from collector.daily_run import RunResult, run_plan, schedule
 from collector.replenish.settings import Rules
 from collector.simulation.agent import SimAgent
 from collector.store.database import Database

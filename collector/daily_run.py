@@ -9,7 +9,8 @@ decisions are made off the event loop; the outcome is written in one transaction
 that stops half-way leaves nothing behind, and running again on the same data places no
 second order (the orders placed are in the balance, R12, R13). `schedule` runs it every day
 at a set time with APScheduler 3 (and `asr-collector plan --now` on demand).
-Is not: the decisions (collector.replenish.daily) or the SQL (collector.store.plans).
+Is not: the decisions (collector.replenish.daily, the pure core, which this module sits
+above with the store) or the SQL (collector.store.plans).
 """
 
 from __future__ import annotations
