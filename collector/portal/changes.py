@@ -6,16 +6,14 @@ their own users do (R4, R18). Extra orders are the helpdesk's alone (R14). Anoth
 customer's site, contact or device is "not found" (NotFound), never "forbidden", so nothing
 of it leaks; Forbidden is for what the principal sees but its role may not change. Input is
 checked first, with errors that name the field (InvalidRequest).
-Is not: HTTP (collector.portal.api, .pages) or the reads (collector.portal.queries).
+Is not: the SQL (collector.store.write_changes), HTTP (collector.portal.api, .pages) or the
+reads (collector.portal.queries).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Connection, select, update
 
 from collector import catalogue
 from collector.errors import InvalidRequest
@@ -31,21 +29,9 @@ from collector.portal.inputs import (
     is_plain,
 )
 from collector.records import Principal
-from collector.replenish.planner import ASR_KINDS
-from collector.store import fleet
+from collector.store import write_changes
 from collector.store.database import Database
-from collector.store.people import audit
-from collector.store.schema import (
-    agents,
-    asr_devices,
-    asr_supplies,
-    contacts,
-    customers,
-    devices,
-    readings,
-    sites,
-    supplies,
-)
+from collector.store.write_changes import Check, Owner
 
 LANGUAGES = ("it", "fr", "en")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -73,6 +59,29 @@ def _allow(principal: Principal, customer_id: str, customer_kind: str, what: str
         raise NotFound(f"no such {what}")
     if not may_manage(principal, customer_kind):
         raise Forbidden(HELPDESK_DOES_IT if customer_kind == "mps" else CUSTOMER_DOES_IT)
+
+
+def _may_change(principal: Principal, what: str) -> Check:
+    """The store's check on a change of a `what` (site, contact, device) by `principal`."""
+
+    def check(owner: Owner | None) -> None:
+        if owner is None:
+            raise NotFound(f"no such {what}")
+        _allow(principal, owner.customer_id, owner.kind, what)
+
+    return check
+
+
+def _may_order_extra(principal: Principal) -> Check:
+    """The store's check on an extra order: a device the principal sees, the helpdesk's (R14)."""
+
+    def check(owner: Owner | None) -> None:
+        if owner is None or not principal.sees(owner.customer_id):
+            raise NotFound("no such device")
+        if not principal.is_helpdesk:
+            raise Forbidden(EXTRA_VIA_HELPDESK)
+
+    return check
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -132,13 +141,6 @@ def _check_ids(serial: str, site_id: int, contact_id: int) -> None:
             raise InvalidRequest(f"{field}: a whole number from 1 to 2**63 - 1", field)
 
 
-def _customer_kind(conn: Connection, customer_id: str) -> str:
-    kind: str = conn.execute(
-        select(customers.c.kind).where(customers.c.id == customer_id)
-    ).scalar_one()
-    return kind
-
-
 # --- R18: address, contact, assignment -----------------------------------------------------
 
 
@@ -149,31 +151,9 @@ async def change_site_address(
     text = clean_address(address)
     if not is_id(site_id):
         raise NotFound("no such site", "site_id")
-
-    def write(conn: Connection) -> None:
-        row = conn.execute(
-            select(sites.c.customer_id, sites.c.name, sites.c.address).where(sites.c.id == site_id)
-        ).first()
-        if row is None:
-            raise NotFound("no such site")
-        _allow(principal, row.customer_id, _customer_kind(conn, row.customer_id), "site")
-        if row.address == text:
-            return
-        conn.execute(update(sites).where(sites.c.id == site_id).values(address=text))
-        audit(
-            conn,
-            now,
-            principal,
-            row.customer_id,
-            "site",
-            str(site_id),
-            "address-changed",
-            {"name": row.name, "address": row.address},
-            {"name": row.name, "address": text},
-        )
-
-    async with db.transaction() as conn:
-        await conn.run_sync(write)
+    await write_changes.set_site_address(
+        db, principal, site_id, text, now, _may_change(principal, "site")
+    )
 
 
 async def change_contact(
@@ -193,59 +173,9 @@ async def change_contact(
     }
     if not is_id(contact_id):
         raise NotFound("no such contact", "contact_id")
-
-    def write(conn: Connection) -> None:
-        row = conn.execute(
-            select(
-                contacts.c.customer_id,
-                contacts.c.name,
-                contacts.c.email,
-                contacts.c.display_name,
-                contacts.c.language,
-            ).where(contacts.c.id == contact_id)
-        ).first()
-        if row is None:
-            raise NotFound("no such contact")
-        _allow(principal, row.customer_id, _customer_kind(conn, row.customer_id), "contact")
-        before = {"email": row.email, "display_name": row.display_name, "language": row.language}
-        if before == values:
-            return
-        conn.execute(update(contacts).where(contacts.c.id == contact_id).values(values))
-        audit(
-            conn,
-            now,
-            principal,
-            row.customer_id,
-            "contact",
-            str(contact_id),
-            "contact-changed",
-            {"name": row.name, **before},
-            {"name": row.name, **values},
-        )
-
-    async with db.transaction() as conn:
-        await conn.run_sync(write)
-
-
-def _site_and_contact(
-    conn: Connection, customer_id: str, site_id: int, contact_id: int
-) -> tuple[Any, Any]:
-    """The customer's site and contact; InvalidRequest naming the field if not its own."""
-    site = conn.execute(
-        select(sites.c.id, sites.c.name).where(
-            sites.c.id == site_id, sites.c.customer_id == customer_id
-        )
-    ).first()
-    if site is None:
-        raise InvalidRequest("site_id: not one of this customer's sites", "site_id")
-    contact = conn.execute(
-        select(contacts.c.id, contacts.c.name).where(
-            contacts.c.id == contact_id, contacts.c.customer_id == customer_id
-        )
-    ).first()
-    if contact is None:
-        raise InvalidRequest("contact_id: not one of this customer's contacts", "contact_id")
-    return site, contact
+    await write_changes.set_contact(
+        db, principal, contact_id, values, now, _may_change(principal, "contact")
+    )
 
 
 async def assign_device(
@@ -258,84 +188,12 @@ async def assign_device(
 ) -> None:
     """R18: where a registered device ships and who is told (R10 groups by these)."""
     _check_ids(serial, site_id, contact_id)
-
-    def write(conn: Connection) -> None:
-        row = conn.execute(
-            select(
-                asr_devices.c.customer_id, asr_devices.c.site_id, asr_devices.c.contact_id
-            ).where(asr_devices.c.serial == serial)
-        ).first()
-        if row is None:
-            raise NotFound("no such device")
-        _allow(principal, row.customer_id, _customer_kind(conn, row.customer_id), "device")
-        _site_and_contact(conn, row.customer_id, site_id, contact_id)
-        if (row.site_id, row.contact_id) == (site_id, contact_id):
-            return
-        conn.execute(
-            update(asr_devices)
-            .where(asr_devices.c.serial == serial)
-            .values(site_id=site_id, contact_id=contact_id)
-        )
-        audit(
-            conn,
-            now,
-            principal,
-            row.customer_id,
-            "device",
-            serial,
-            "assigned",
-            {"site_id": row.site_id, "contact_id": row.contact_id},
-            {"site_id": site_id, "contact_id": contact_id},
-        )
-
-    async with db.transaction() as conn:
-        await conn.run_sync(write)
+    await write_changes.assign(
+        db, principal, serial, site_id, contact_id, now, _may_change(principal, "device")
+    )
 
 
 # --- R4: registration ----------------------------------------------------------------------
-
-
-def _supply_specs(
-    conn: Connection, serial: str, model: str | None, book: catalogue.Catalogue
-) -> list[fleet.SupplySpec]:
-    """R4, R5: the ASR supplies of the device's latest reading (toner, ink, waste), each with
-    its part number and rated yield (R15; docs/catalogue.md)."""
-    latest = conn.execute(
-        select(readings.c.id, readings.c.payload)
-        .where(readings.c.serial == serial)
-        .order_by(readings.c.read_at.desc(), readings.c.id.desc())
-        .limit(1)
-    ).first()
-    if latest is None:
-        return []
-    described = {str(s.get("index")): s for s in (latest.payload or {}).get("supplies", ()) if s}
-    rows = conn.execute(
-        select(supplies.c.supply_index, supplies.c.kind, supplies.c.colour, supplies.c.max_capacity)
-        .where(supplies.c.reading_id == latest.id)
-        .order_by(supplies.c.supply_index)
-    )
-    specs: list[fleet.SupplySpec] = []
-    taken: set[str] = set()
-    for index, kind, colour, capacity in rows:
-        if kind not in ASR_KINDS:  # R5: drums, fusers, kits are ordered by hand
-            continue
-        base = "waste" if kind == "waste" else (colour or kind).lower().replace(" ", "-")
-        supply_id = base if base not in taken else f"{base}-{index}"
-        taken.add(supply_id)
-        wire = described.get(index, {})
-        reported = wire.get("part_number")
-        # R15: the device's part number, else the catalogue's, else none ("part number
-        # needed"); the description is never one (docs/catalogue.md).
-        part = catalogue.resolve(
-            book, model, kind, colour, reported if isinstance(reported, str) else None
-        )
-        grams = capacity / 10 if capacity and wire.get("unit") == "tenthsOfGrams" else None
-        specs.append(
-            fleet.SupplySpec(
-                supply_id, index, kind, colour, part.part_number, grams, part.rated_yield
-            )
-        )
-    return specs
 
 
 async def register_device(
@@ -355,47 +213,16 @@ async def register_device(
     helpdesk (docs/catalogue.md).
     """
     _check_ids(serial, site_id, contact_id)
-    book = book or catalogue.default()
-
-    def write(conn: Connection) -> None:
-        seen = conn.execute(
-            select(devices.c.serial, devices.c.model, sites.c.customer_id)
-            .join(agents, agents.c.id == devices.c.last_agent_id)
-            .join(sites, sites.c.id == agents.c.site_id)
-            .where(devices.c.serial == serial)
-        ).first()
-        if seen is None or not principal.sees(seen.customer_id):
-            raise NotFound("no such device")
-        customer_id = seen.customer_id
-        _allow(principal, customer_id, _customer_kind(conn, customer_id), "device")
-        registered = conn.execute(
-            select(asr_devices.c.serial).where(asr_devices.c.serial == serial)
-        ).first()
-        if registered is not None:
-            raise InvalidRequest(f"serial: {serial} is registered already", "serial")
-        site, contact = _site_and_contact(conn, customer_id, site_id, contact_id)
-        specs = _supply_specs(conn, serial, seen.model, book)
-        if not specs:
-            raise InvalidRequest(  # R5
-                f"serial: {serial} reports no toner, ink or waste container", "serial"
-            )
-        spec = fleet.DeviceSpec(
-            serial, customer_id, site.name, contact.name, seen.model, tuple(specs)
-        )
-        fleet.register_in(conn, [spec], now)  # R4: with its 'registered' notice
-        after = {
-            "site_id": site_id,
-            "contact_id": contact_id,
-            "model": seen.model,
-            "supplies": [
-                {"supply_id": s.supply_id, "kind": s.kind, "colour": s.colour, "sku": s.sku}
-                for s in specs
-            ],
-        }
-        audit(conn, now, principal, customer_id, "device", serial, "registered", None, after)
-
-    async with db.transaction() as conn:
-        await conn.run_sync(write)
+    await write_changes.register(
+        db,
+        principal,
+        serial,
+        site_id,
+        contact_id,
+        now,
+        book or catalogue.default(),
+        _may_change(principal, "device"),
+    )
 
 
 # --- R14: extra orders ---------------------------------------------------------------------
@@ -422,34 +249,14 @@ async def record_extra(
         raise InvalidRequest(f"supply_id: {serial} has no such supply", "supply_id")
     if not is_plain(serial) or not serial or len(serial) > MAX_SERIAL:
         raise NotFound("no such device", "serial")
-    note = note.strip()
-
-    def write(conn: Connection) -> int:
-        row = conn.execute(
-            select(asr_devices.c.customer_id).where(asr_devices.c.serial == serial)
-        ).first()
-        if row is None or not principal.sees(row.customer_id):
-            raise NotFound("no such device")
-        if not principal.is_helpdesk:
-            raise Forbidden(EXTRA_VIA_HELPDESK)
-        known = conn.execute(
-            select(asr_supplies.c.supply_id).where(
-                asr_supplies.c.serial == serial, asr_supplies.c.supply_id == supply_id
-            )
-        ).first()
-        if known is None:
-            raise InvalidRequest(f"supply_id: {serial} has no supply {supply_id!r}", "supply_id")
-        shipment_id = fleet.record_extra_in(
-            conn, serial, supply_id, quantity, now, note, waste_per_black
-        )
-        after = {
-            "shipment_id": shipment_id,
-            "supply_id": supply_id,
-            "quantity": quantity,
-            "note": note,
-        }
-        audit(conn, now, principal, row.customer_id, "order", serial, "extra-order", None, after)
-        return shipment_id
-
-    async with db.transaction() as conn:
-        return await conn.run_sync(write)
+    return await write_changes.record_extra(
+        db,
+        principal,
+        serial,
+        supply_id,
+        quantity,
+        note.strip(),
+        now,
+        waste_per_black,
+        _may_order_extra(principal),
+    )

@@ -2,7 +2,8 @@
 
 Is: the shapes the pages render and the JSON API sends (times as ISO 8601 in UTC, infinite
 numbers as null), the forecast's figures included; the records read as stored come from
-collector.store.read_records. Is not: the reads themselves (collector.portal.queries).
+collector.store.read_records (the helpdesk's from .read_helpdesk and .read_quarantine).
+Is not: the reads themselves (collector.portal.queries).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from collector.store.read_helpdesk import CannotForecast, PartNumberNeeded
+from collector.store.read_quarantine import QuarantinedReading
 from collector.store.read_records import (
     AuditEntry,
     ContactView,
@@ -110,56 +113,6 @@ class DeviceView(Record):
     supplies: tuple[SupplyView, ...]
     open_orders: tuple[ShipmentView, ...]
     past_orders: tuple[ShipmentView, ...]
-
-
-@dataclass(frozen=True)
-class QuarantinedReading(Record):
-    """A reading the collector could not store, kept with the signed batch that brought it."""
-
-    id: int
-    received_at: datetime
-    customer_id: str  # of the agent that sent it
-    site_name: str
-    agent_id: str
-    seq: int
-    kind: str  # invalid, unattributable, conflict
-    field: str | None
-    reason: str
-    serial: str | None
-    printer: str | None
-    address: str | None
-    batch_id: str
-    owner_customer_id: str | None  # a conflict's: whose serial it is
-
-
-@dataclass(frozen=True)
-class PartNumberNeeded(Record):
-    """A registered supply with no part number: its order lines wait for the helpdesk's."""
-
-    serial: str
-    supply_id: str
-    kind: str
-    colour: str | None
-    customer_id: str
-    site_name: str
-    model: str | None
-    waiting_lines: int  # order lines without a part number, in shipments not yet sent
-    waiting_shipments: tuple[str, ...]  # their references (ASR-000123)
-
-
-@dataclass(frozen=True)
-class CannotForecast(Record):
-    """A supply the forecast has no usable evidence for (no level, no page counter)."""
-
-    serial: str
-    supply_id: str
-    kind: str
-    colour: str | None
-    customer_id: str
-    site_name: str
-    model: str | None
-    why: str  # the forecast's own words ("no level and no page counter")
-    updated_at: datetime  # the daily run that said so
 
 
 __all__ = [

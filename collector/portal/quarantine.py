@@ -1,86 +1,25 @@
 """The quarantine as the helpdesk reads it: readings the collector could not store.
 
-Is: the latest quarantined readings, newest first, with the customer and site of the agent
-that sent them, the batch that brought them (its signed body stays in `batches`) and, for a
-conflict, the customer the serial belongs to (registered in ASR, else first seen by one of
-its agents). The helpdesk's alone: any other principal is refused (Forbidden).
-Is not: the ingest's decision to quarantine (collector.store), nor a way to release a reading.
+Is: the latest quarantined readings, newest first (collector.store.read_quarantine says what
+each carries), with the filters checked. The helpdesk's alone: any other principal is refused
+(Forbidden).
+Is not: the query (collector.store.read_quarantine), the ingest's decision to quarantine
+(collector.store), nor a way to release a reading.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import case, func, select
-
 from collector.errors import InvalidRequest
 from collector.portal.errors import Forbidden
-from collector.portal.models import QuarantinedReading
 from collector.records import Principal
+from collector.store import read_quarantine
 from collector.store.database import Database
-from collector.store.schema import (
-    QUARANTINE_KINDS,
-    agents,
-    asr_devices,
-    batches,
-    devices,
-    quarantine,
-    sites,
-)
+from collector.store.read_quarantine import QuarantinedReading
 
-KINDS = QUARANTINE_KINDS
+KINDS = read_quarantine.KINDS
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 HELPDESK_ONLY = "the quarantine is shown to the helpdesk only"
-
-
-def _query(customer_id: str | None, kind: str | None, limit: int) -> Any:
-    agent_site = sites.alias("agent_site")
-    first_agent = agents.alias("first_agent")
-    first_site = sites.alias("first_site")
-    owner = case(
-        (
-            quarantine.c.kind == "conflict",
-            func.coalesce(asr_devices.c.customer_id, first_site.c.customer_id),
-        ),
-        else_=None,
-    )
-    joined = (
-        quarantine.join(agents, agents.c.id == quarantine.c.agent_id)
-        .join(agent_site, agent_site.c.id == agents.c.site_id)
-        .join(batches, batches.c.id == quarantine.c.batch_pk)
-        .outerjoin(asr_devices, asr_devices.c.serial == quarantine.c.serial)
-        .outerjoin(devices, devices.c.serial == quarantine.c.serial)
-        .outerjoin(first_agent, first_agent.c.id == devices.c.last_agent_id)
-        .outerjoin(first_site, first_site.c.id == first_agent.c.site_id)
-    )
-    conditions = []
-    if customer_id is not None:
-        conditions.append(agent_site.c.customer_id == customer_id)
-    if kind is not None:
-        conditions.append(quarantine.c.kind == kind)
-    return (
-        select(
-            quarantine.c.id,
-            quarantine.c.received_at,
-            agent_site.c.customer_id,
-            agent_site.c.name.label("site_name"),
-            quarantine.c.agent_id,
-            quarantine.c.seq,
-            quarantine.c.kind,
-            quarantine.c.field,
-            quarantine.c.reason,
-            quarantine.c.serial,
-            quarantine.c.printer,
-            quarantine.c.address,
-            batches.c.batch_id,
-            owner.label("owner_customer_id"),
-        )
-        .select_from(joined)
-        .where(*conditions)
-        .order_by(quarantine.c.received_at.desc(), quarantine.c.id.desc())
-        .limit(limit)
-    )
 
 
 async def quarantined(
@@ -98,6 +37,4 @@ async def quarantined(
         raise InvalidRequest(f"kind: one of {', '.join(KINDS)}", "kind")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit: 1 to {MAX_LIMIT}", "limit")
-    query = _query(customer_id, kind, limit)
-    rows = await db.read(lambda c: c.execute(query).all())
-    return [QuarantinedReading(*row) for row in rows]
+    return await read_quarantine.quarantined(db, customer_id=customer_id, kind=kind, limit=limit)
