@@ -9,21 +9,24 @@ assertions are on its report. Each scenario runs once per module, and the naive 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import math
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from collector.replenish.settings import Rules
 from collector.simulation.contract import Fleet, load_fleet, load_usage
+from collector.simulation.progress import DayProgress
 from collector.simulation.runner import simulate
+from collector.store.database import Database
 from sim.scenarios import SCENARIOS
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "simulation.md"
@@ -248,3 +251,19 @@ def test_simulate_command_on_the_contract_example(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "usage.csv: line 2" in bad.stderr and "grams" in bad.stderr
     assert Rules().trigger_days == 21
+
+
+async def test_progress_says_the_days_done_of_the_total_and_the_time_run() -> None:
+    """On a terminal `simulate` rewrites one line after each day, then clears it."""
+    ticks = iter([100.0, 100.5, 165.2])
+    out = io.StringIO()
+    progress = DayProgress("simulate: 365 days of 2 devices (asr)", 365, out, lambda: next(ticks))
+    now = datetime(2026, 1, 5, 23, tzinfo=timezone.utc)
+    await progress(0, cast(Database, None), now)
+    await progress(364, cast(Database, None), now)
+    progress.close()
+    assert out.getvalue() == (
+        "\rsimulate: 365 days of 2 devices (asr): day 1/365, 0:00"
+        "\rsimulate: 365 days of 2 devices (asr): day 365/365, 1:05"
+        "\r\033[K"
+    )
