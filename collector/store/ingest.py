@@ -31,20 +31,7 @@ from collector.records import (
     ReadingResult,
     Rejection,
 )
-from collector.store.batch_rows import (
-    Stored,
-    check_resend,
-    device_rows,
-    devices_upsert,
-    heartbeat_values,
-    new_batch,
-    new_quarantined,
-    new_readings,
-    payload,
-    quarantine_values,
-    supply_values,
-    toner_alert,
-)
+from collector.store import batch_rows
 from collector.store.database import Database, EncodedJSON
 from collector.store.registry import claim_nonce
 from collector.store.schema import (
@@ -181,35 +168,36 @@ class EngineBatch:
                     "address": item.address,
                     "read_at": item.read_at,
                     "received_at": now,
-                    "payload": EncodedJSON(payload(item)),
+                    "payload": EncodedJSON(batch_rows.payload(item)),
                     "page_count": item.reading.page_count,
-                    "toner_alert": toner_alert(item.reading),
+                    "toner_alert": batch_rows.toner_alert(item.reading),
                 }
                 for item in storable
             ],
             supplies={
-                item.seq: [supply_values(s) for s in item.reading.supplies] for item in storable
+                item.seq: [batch_rows.supply_values(s) for s in item.reading.supplies]
+                for item in storable
             },
             devices=[
                 dict(zip(device_columns, row))
-                for row in device_rows(batch.agent_id, storable, read_at)
+                for row in batch_rows.device_rows(batch.agent_id, storable, read_at)
             ],
-            heartbeat=heartbeat_values(batch, now, batch.heartbeat.last_poll_at),
+            heartbeat=batch_rows.heartbeat_values(batch, now, batch.heartbeat.last_poll_at),
             agent_version=batch.heartbeat.agent_version,
             quarantine=[
                 dict(zip([c.name for c in quarantine.columns][1:], row[1:]))
-                for row in quarantine_values(batch.agent_id, rejected or {}, now)
+                for row in batch_rows.quarantine_values(batch.agent_id, rejected or {}, now)
             ],
             all_seqs=tuple(all_seqs) or tuple(item.seq for item in batch.readings),
         )
 
-    async def write(self, db: Database) -> tuple[bool, Stored]:
+    async def write(self, db: Database) -> tuple[bool, batch_rows.Stored]:
         """The transaction: whether the batch is new, and the readings stored."""
         agent_id = self.batch["agent_id"]
         async with db.transaction() as conn:
             await claim_nonce(db, conn, self.key_id, self.nonce, self.signed_at)
             added = await conn.execute(
-                new_batch(db.insert(batches)).values(self.batch).returning(batches.c.id)
+                batch_rows.new_batch(db.insert(batches)).values(self.batch).returning(batches.c.id)
             )
             batch_pk = added.scalar_one_or_none()
             is_new = batch_pk is not None
@@ -222,18 +210,20 @@ class EngineBatch:
                         )
                     )
                 ).one()
-                check_resend(self.batch["batch_id"], first_body, self.all_seqs)
+                batch_rows.check_resend(self.batch["batch_id"], first_body, self.all_seqs)
             if self.quarantine:
                 await conn.execute(
-                    new_quarantined(db.insert(quarantine)),
+                    batch_rows.new_quarantined(db.insert(quarantine)),
                     [{**row, "batch_pk": batch_pk} for row in self.quarantine],
                 )
-            stored: Stored = {}
+            stored: batch_rows.Stored = {}
             if self.readings:
                 for row in self.readings:
                     row["batch_pk"] = batch_pk
                 rows = await conn.execute(
-                    new_readings(db.insert(readings)).returning(readings.c.seq, readings.c.id),
+                    batch_rows.new_readings(db.insert(readings)).returning(
+                        readings.c.seq, readings.c.id
+                    ),
                     self.readings,
                 )
                 stored = {row[0]: row[1] for row in rows}
@@ -243,7 +233,7 @@ class EngineBatch:
                     supplies,
                     [(stored[seq], *row) for seq in stored for row in self.supplies[seq]],
                 )
-                await conn.execute(devices_upsert(db.insert(devices)), self.devices)
+                await conn.execute(batch_rows.devices_upsert(db.insert(devices)), self.devices)
             if is_new:
                 columns = [column.name for column in heartbeats.columns]
                 values = dict(zip(columns, (batch_pk, *self.heartbeat)))
