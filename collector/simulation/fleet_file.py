@@ -16,22 +16,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from collector.replenish.settings import Rules
+from collector.simulation import spec
 from collector.simulation.gauges import GRAMS, Gauge
 from collector.simulation.spec import (
     _ISO_DATE,
     DEFAULT_LEAD_DAYS,
     MAX_DAYS,
     MAX_YIELD_PAGES,
-    Backorder,
-    Contact,
     ContractError,
-    Customer,
-    DeviceSpec,
-    ExtraOrder,
     Fleet,
-    Replacement,
-    Site,
-    SupplySpec,
     read_reason,
 )
 
@@ -283,25 +276,27 @@ def _fleet(doc: _FleetIn, rules: Rules) -> Fleet:
         rules=rules,
         settings=dict(doc.settings),
         customers=tuple(
-            Customer(
+            spec.Customer(
                 id=c.id,
                 kind=c.kind,
                 language=c.language,
-                contacts=tuple(Contact(id=p.id, email=p.email, name=p.name) for p in c.contacts),
-                sites=tuple(Site(id=s.id, address=s.address) for s in c.sites),
+                contacts=tuple(
+                    spec.Contact(id=p.id, email=p.email, name=p.name) for p in c.contacts
+                ),
+                sites=tuple(spec.Site(id=s.id, address=s.address) for s in c.sites),
                 name=c.name,
             )
             for c in doc.customers
         ),
         devices=tuple(
-            DeviceSpec(
+            spec.DeviceSpec(
                 serial=d.serial,
                 model=d.model,
                 customer=d.customer,
                 site=d.site,
                 contact=d.contact,
                 supplies=tuple(
-                    SupplySpec(
+                    spec.SupplySpec(
                         id=s.id,
                         kind=s.kind,
                         colour=s.colour,
@@ -317,14 +312,15 @@ def _fleet(doc: _FleetIn, rules: Rules) -> Fleet:
             for d in doc.devices
         ),
         extra_orders=tuple(
-            ExtraOrder(date=e.date, serial=e.serial, supply=e.supply, quantity=e.quantity)
+            spec.ExtraOrder(date=e.date, serial=e.serial, supply=e.supply, quantity=e.quantity)
             for e in doc.extra_orders
         ),
         replacements=tuple(
-            Replacement(date=r.date, serial=r.serial, supply=r.supply) for r in doc.replacements
+            spec.Replacement(date=r.date, serial=r.serial, supply=r.supply)
+            for r in doc.replacements
         ),
         backorders=tuple(
-            Backorder(sku=b.sku, start=b.start, end=b.end, delay_days=b.delay_days)
+            spec.Backorder(sku=b.sku, start=b.start, end=b.end, delay_days=b.delay_days)
             for b in doc.backorders
         ),
     )
