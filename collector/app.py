@@ -27,6 +27,7 @@ from collector.fulfil import views as fulfil
 from collector.fulfil.simulated_mode import SimulatedMode
 from collector.metrics import Metrics
 from collector.notify.outbox import Mailer, run_mailer
+from collector.periodic import every
 from collector.portal import api as portal_api
 from collector.portal import pages as portal_pages
 from collector.portal.auth import setup_portal_auth
@@ -152,21 +153,8 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
 
 async def _nonce_pruner(app: web.Application) -> AsyncIterator[None]:
     interval = app[CONFIG].ingest.nonce_prune_interval_seconds
-    collector = app[COLLECTOR]
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                pruned = await collector.prune_nonces()
-            except Exception:  # the loop's outer guard: log, carry on
-                log.exception("pruning nonces failed")
-                continue
-            if pruned:
-                log.debug("pruned %d nonces", pruned)
-
-    task = asyncio.create_task(loop(), name="nonce-pruner")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    prune = app[COLLECTOR].prune_nonces
+    async with every(
+        interval, prune, "nonce-pruner", log, "pruning nonces failed", "pruned %d nonces"
+    ):
+        yield

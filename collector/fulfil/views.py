@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -31,6 +31,7 @@ from collector.errors import (
 from collector.fulfil.inbound import UpdatesOff, prune_nonces, take_update
 from collector.fulfil.outbound import Dispatcher, InProcess, run_dispatcher
 from collector.fulfil.signing import SignatureRefused, load_key
+from collector.periodic import every
 from collector.views import json_body, refusal
 
 log = logging.getLogger(__name__)
@@ -106,22 +107,12 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
     db, clock = app[COLLECTOR].db, app[CLOCK]
     interval = app[CONFIG].ingest.nonce_prune_interval_seconds
 
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                pruned = await prune_nonces(db, clock(), warehouse.clock_skew_seconds)
-            except Exception:  # the loop's outer guard: log, carry on
-                log.exception("pruning warehouse nonces failed")
-                continue
-            if pruned:
-                log.debug("pruned %d warehouse nonces", pruned)
+    def prune() -> Awaitable[int]:
+        return prune_nonces(db, clock(), warehouse.clock_skew_seconds)
 
-    task = asyncio.create_task(loop(), name="warehouse-nonce-pruner")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    failed, done = "pruning warehouse nonces failed", "pruned %d warehouse nonces"
+    async with every(interval, prune, "warehouse-nonce-pruner", log, failed, done):
+        yield
 
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
