@@ -7,7 +7,7 @@ does not depend on the order requests come in) and shipped `backorder_days` late
 delivered `deliver_after_hours` after it ships. Tracking numbers are `SIM-<reference>` with
 the carrier "SimPost". Nothing reads the clock: `now` is a parameter.
 Two drivers use it: in mode "simulated" the collector applies the updates itself
-(collector.fulfil.inbound.apply_simulated), recomputing each shipment's fate from the
+(collector.fulfil.simulated_mode.apply_simulated), recomputing each shipment's fate from the
 database's acknowledged requests so nothing is lost across a restart; and the HTTP warehouse
 of collector.fulfil.simulated_app, which takes real signed webhooks and answers with real
 signed updates (the demo and the tests).

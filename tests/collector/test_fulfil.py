@@ -1044,8 +1044,20 @@ def test_the_production_sender_does_not_import_the_simulated_warehouse() -> None
     import sys
 
     code = (
-        "import sys, collector.fulfil.webhook;"
+        "import sys, collector.fulfil.webhook, collector.fulfil.outbound;"
         " print(sorted(m for m in sys.modules if 'simul' in m))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_mode_simulated_takes_its_sender_from_the_edge(db: Database) -> None:
+    """The dispatcher has no simulated warehouse of its own: in mode "simulated" the edge
+    hands it one (collector.app, IN_PROCESS), and without it the dispatcher refuses to start."""
+    settings = _settings(mode="simulated")
+    with pytest.raises(ValueError, match="edge"):
+        Dispatcher(db, settings)
+    mode = SimulatedMode(settings)
+    assert Dispatcher(db, settings, sender=mode.sender).outbox.sender is mode.sender
+    app = create_app(CollectorConfig(), db)
+    assert app[fulfil_views.IN_PROCESS] == {"simulated": SimulatedMode}
