@@ -17,17 +17,10 @@ from typing import Any
 import pytest
 
 from collector.replenish.settings import Rules
+from collector.simulation import spec
 from collector.simulation.contract import (
-    Backorder,
-    Contact,
     ContractError,
-    Customer,
-    DeviceSpec,
-    ExtraOrder,
     Fleet,
-    Replacement,
-    Site,
-    SupplySpec,
     load_fleet,
     load_usage,
     parse_fleet,
@@ -129,24 +122,24 @@ def test_contract_example_fleet_parses_to_its_records() -> None:
     assert fleet.settings == {"trigger_days": 21, "supply_days": 30, "consolidation_days": 45}
     assert fleet.rules == Rules(trigger_days=21, supply_days=30, consolidation_days=45)
     assert fleet.customers == (
-        Customer(
+        spec.Customer(
             id="acme",
             kind="mps",
             language="it",
-            contacts=(Contact(id="anna", email="anna@acme.example"),),
-            sites=(Site(id="milano", address="Via Roma 1, 20100 Milano"),),
+            contacts=(spec.Contact(id="anna", email="anna@acme.example"),),
+            sites=(spec.Site(id="milano", address="Via Roma 1, 20100 Milano"),),
         ),
     )
     assert fleet.devices == (
-        DeviceSpec(
+        spec.DeviceSpec(
             serial="XRX-0001",
             model="Colour MFP",
             customer="acme",
             site="milano",
             contact="anna",
             supplies=(
-                SupplySpec("black", "toner", "black", "TN-K", 300.0, 120.0),
-                SupplySpec("waste", "waste", None, "WT-1", 900.0, 0.0),
+                spec.SupplySpec("black", "toner", "black", "TN-K", 300.0, 120.0),
+                spec.SupplySpec("waste", "waste", None, "WT-1", 900.0, 0.0),
             ),
         ),
     )
@@ -214,7 +207,7 @@ def test_optional_names_and_nulls_are_accepted() -> None:
     assert fleet.customers[0].name == "ACME S.p.A."
     assert fleet.customers[0].language is None
     assert fleet.customers[1].kind == "self"
-    assert fleet.customers[1].contacts == (Contact("bob", "bob@beta.example", "Bob"),)
+    assert fleet.customers[1].contacts == (spec.Contact("bob", "bob@beta.example", "Bob"),)
     assert fleet.devices[0].model is None
     assert [d.serial for d in fleet.devices] == ["XRX-0001", "HP-0002"]
 
@@ -231,7 +224,7 @@ def test_ink_supply_and_float_grams_parse() -> None:
             "start_grams": 45.5,
         }
     )
-    assert fleet_of(doc).devices[0].supplies[2] == SupplySpec(
+    assert fleet_of(doc).devices[0].supplies[2] == spec.SupplySpec(
         "cyan", "ink", "cyan", "INK-C", 45.5, 45.5
     )
 
@@ -294,11 +287,15 @@ def test_r13_r14_extension_lists_parse() -> None:
         {"sku": "WT-1", "from": "2027-01-04", "until": "2027-01-04", "delay_days": 1},
     ]
     fleet = fleet_of(doc)
-    assert fleet.extra_orders == (ExtraOrder(datetime.date(2026, 3, 2), "XRX-0001", "black", 2),)
-    assert fleet.replacements == (Replacement(datetime.date(2026, 4, 10), "XRX-0001", "black"),)
+    assert fleet.extra_orders == (
+        spec.ExtraOrder(datetime.date(2026, 3, 2), "XRX-0001", "black", 2),
+    )
+    assert fleet.replacements == (
+        spec.Replacement(datetime.date(2026, 4, 10), "XRX-0001", "black"),
+    )
     assert fleet.backorders == (
-        Backorder("TN-K", datetime.date(2026, 2, 1), datetime.date(2026, 2, 14), 10),
-        Backorder("WT-1", datetime.date(2027, 1, 4), datetime.date(2027, 1, 4), 1),
+        spec.Backorder("TN-K", datetime.date(2026, 2, 1), datetime.date(2026, 2, 14), 10),
+        spec.Backorder("WT-1", datetime.date(2027, 1, 4), datetime.date(2027, 1, 4), 1),
     )
 
 
