@@ -22,8 +22,9 @@ import math
 from aiohttp import web
 
 from collector.portal import device_pages, helpdesk_pages, queries, site_pages
-from collector.portal.auth import current, end_session, log_in, login_required, start_session
+from collector.portal.auth import current, end_session, login_required, start_session
 from collector.portal.errors import Throttled
+from collector.portal.login_throttle import log_in
 from collector.portal.page_kit import (
     HOME,
     ROUTES,
