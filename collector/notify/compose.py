@@ -157,10 +157,9 @@ class Composer:
     def render(self, kind: str, language: str, context: dict[str, Any]) -> tuple[str, str, str]:
         """The subject, text part and HTML part of a `kind` notice in `language`."""
         env = self.env(language)
-        text = env.get_template(f"{kind}.txt")
-        parts = text.new_context(dict(context))
-        subject = "".join(text.blocks["subject"](parts)).strip()
-        body = "".join(text.blocks["body"](parts)).strip() + "\n"
+        text = env.get_template(f"{kind}.txt")  # its layout (notice.txt) writes the body alone
+        subject = "".join(text.blocks["subject"](text.new_context(dict(context)))).strip()
+        body = text.render(context).strip() + "\n"
         html = env.get_template(f"{kind}.html").render(context)
         return " ".join(subject.split()), body, html
 
