@@ -2,8 +2,9 @@
 
 Is: the mail sender plugged into the outbox worker (collector.outbox), which claims, marks,
 backs off and recovers. This module says what is particular to email:
-- *load*: a row is composed from the store (collector.notify.compose); a row that cannot be
-  addressed (a helpdesk notice with no helpdesk address, a contact gone) is `failed`;
+- *load*: the worker hands over the row's record; what it is about is read from the store
+  (collector.store.notices) and made a letter (collector.notify.compose); a row that cannot
+  be addressed (a helpdesk notice with no helpdesk address, a contact gone) is `failed`;
 - *session*: one SMTP connection per pass (STARTTLS or TLS and login as configured);
 - *answers*: the server's acceptance marks the row `sent` with its Message-ID; a 5xx reply
   to the message or its recipient is final (`failed`); a 4xx reply to the recipient retries
