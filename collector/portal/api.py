@@ -32,13 +32,12 @@ from collector.portal.auth import (
     csrf_token,
     current,
     end_session,
-    log_in,
     start_session,
     via_session,
 )
 from collector.portal.errors import Forbidden, NotFound, Throttled
+from collector.portal.login_throttle import log_in
 from collector.records import Principal
-from collector.store import people
 from collector.store.database import Database
 from collector.views import json_body
 
@@ -357,59 +356,6 @@ async def post_extra_order(request: web.Request) -> web.Response:
     return web.json_response(body_out, status=201)
 
 
-# --- the caller's API tokens ---------------------------------------------------------------
-
-
-@ROUTES.get(f"{PREFIX}/tokens")
-@api
-async def list_tokens(request: web.Request) -> web.Response:
-    """The caller's API tokens (names and times; values are never kept)."""
-    principal = await _who(request)
-    assert principal.user_id is not None
-    tokens = await people.list_api_tokens(_db(request), principal.user_id)
-    return web.json_response(
-        {
-            "tokens": [
-                {
-                    "name": t.name,
-                    "created_at": t.created_at.isoformat(),
-                    "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
-                    "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
-                }
-                for t in tokens
-            ]
-        }
-    )
-
-
-@ROUTES.post(f"{PREFIX}/tokens")
-@api
-async def post_token(request: web.Request) -> web.Response:
-    """A new API token for the caller: its value is in this answer only."""
-    principal = await _who(request)
-    assert principal.user_id is not None
-    body = await _body(request, inputs.TokenRequest)
-    token = await people.create_api_token(
-        _db(request), principal.user_id, body.name, request.app[CLOCK]()
-    )
-    return web.json_response({"name": body.name.strip(), "token": token}, status=201)
-
-
-@ROUTES.delete(f"{PREFIX}/tokens/{{name}}")
-@api
-async def delete_token(request: web.Request) -> web.Response:
-    """Revoke one of the caller's API tokens."""
-    principal = await _who(request)
-    assert principal.user_id is not None
-    name = inputs.path_text(request.match_info["name"], "name", "token", inputs.MAX_TOKEN_NAME)
-    done = await people.revoke_api_token(
-        _db(request), principal.user_id, name, request.app[CLOCK]()
-    )
-    if not done:
-        raise NotFound("no such token")
-    return web.Response(status=204)
-
-
 # --- the description -----------------------------------------------------------------------
 
 
@@ -424,5 +370,7 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.Response(text=openapi_text(), content_type="application/yaml")
 
 
-# The helpdesk's queue has a module of its own; its routes join this table.
+# The helpdesk's queue and the caller's API tokens have modules of their own; their routes
+# join this table.
+from collector.portal import api_tokens as api_tokens  # noqa: E402
 from collector.portal import helpdesk_api as helpdesk_api  # noqa: E402
