@@ -8,56 +8,29 @@ Is not: the signature (wire.signing) nor the token's meaning (the collector's).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from wire.errors import from_validation_error
+from wire.record import Record, decoder
 
-_Base64Key = Field(min_length=44, max_length=44)  # 32 bytes in base64
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _EnrollRequestModel(_Strict):
-    token: str = Field(min_length=1, max_length=200)
-    public_key: str = _Base64Key
-    agent_version: str = Field(min_length=1, max_length=64)
-    hostname: str = Field(min_length=1, max_length=255)
-
-
-class _EnrollResponseModel(_Strict):
-    agent_id: str
-    key_id: str
-    customer: str
-    site: str
-
-
-class _KeyRotationModel(_Strict):
-    public_key: str = _Base64Key
-    endorsement: str = Field(min_length=1, max_length=200)
-
-
-class _KeyRotatedModel(_Strict):
-    key_id: str
-    retired_key_id: str
+Base64Key = Annotated[str, Field(min_length=44, max_length=44)]  # 32 bytes in base64
 
 
 @dataclass(frozen=True)
-class EnrollRequest:
+class EnrollRequest(Record):
     """An agent asks to enroll with a one-time token and its new public key."""
 
-    token: str
-    public_key: str
-    agent_version: str
-    hostname: str
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    public_key: Base64Key
+    agent_version: Annotated[str, Field(min_length=1, max_length=64)]
+    hostname: Annotated[str, Field(min_length=1, max_length=255)]
 
 
 @dataclass(frozen=True)
-class EnrollResponse:
+class EnrollResponse(Record):
     """The collector's answer to an enrollment: who the agent now is."""
 
     agent_id: str
@@ -67,15 +40,15 @@ class EnrollResponse:
 
 
 @dataclass(frozen=True)
-class KeyRotation:
+class KeyRotation(Record):
     """A new public key, endorsed by the old key (which also signs the request)."""
 
-    public_key: str
-    endorsement: str
+    public_key: Base64Key
+    endorsement: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 @dataclass(frozen=True)
-class KeyRotated:
+class KeyRotated(Record):
     """The collector's answer to a rotation: the new key's id and the retired one's."""
 
     key_id: str
@@ -85,25 +58,17 @@ class KeyRotated:
 Message = EnrollRequest | EnrollResponse | KeyRotation | KeyRotated
 _M = TypeVar("_M", EnrollRequest, EnrollResponse, KeyRotation, KeyRotated)
 
-_MODELS: dict[type[Any], type[_Strict]] = {
-    EnrollRequest: _EnrollRequestModel,
-    EnrollResponse: _EnrollResponseModel,
-    KeyRotation: _KeyRotationModel,
-    KeyRotated: _KeyRotatedModel,
-}
-
 
 def encode_message(message: Message) -> bytes:
     """The canonical body of a message: UTF-8 JSON, keys sorted, no spaces."""
     return json.dumps(
-        asdict(message), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        message.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")
     ).encode("utf-8")
 
 
 def decode_message(kind: type[_M], body: bytes) -> _M:
     """The message of type `kind` in `body`; a WireError names the wrong field."""
     try:
-        model = _MODELS[kind].model_validate_json(body)
+        return decoder(kind).validate_json(body)
     except ValidationError as err:
         raise from_validation_error(err) from None
-    return kind(**model.model_dump())

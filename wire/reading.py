@@ -2,22 +2,47 @@
 
 The same dataclasses serve `asr-agent poll --json` and, in a batch, the push to the collector,
 so the agent and the collector import this one module and nothing else for the wire format.
+Each record is declared once, its bounds on its fields (wire.record): the collector's validator
+and `to_dict()` both come from that declaration.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import InitVar, dataclass, field, fields, replace
+from typing import Annotated, Any, Literal
 
-SCHEMA_VERSION = 1
+from pydantic import Field
 
-# The wire's bounds (docs/protocol.md, Bounds): what the collector accepts in one reading, and
-# what the agent cuts a printer's values down to before it spools them. Printers' texts are
-# DisplayStrings of at most 255 octets (RFC 3805); the room above is for notes and UTF-8.
-MAX_TEXT = 1024  # characters of any string
-MAX_ITEMS = 256  # supplies of a reading, notes or error names of a list
-INT32 = (-(2**31), 2**31 - 1)  # Integer32: levels, capacities, indexes (RFC 3805)
-COUNTER = (0, 2**63 - 1)  # page counters, seqs, totals: what a signed 64-bit column holds
+from wire.record import (
+    COUNTER,
+    INT32,
+    MAX_ITEMS,
+    MAX_TEXT,
+    Counter,
+    Int32,
+    Items,
+    Real,
+    Record,
+    Text,
+    Versioned,
+)
+
+__all__ = [
+    "COUNTER",
+    "INT32",
+    "MAX_ITEMS",
+    "MAX_TEXT",
+    "POWER_STATES",
+    "QUALITIES",
+    "SCHEMA_VERSION",
+    "PrinterReading",
+    "Status",
+    "Supply",
+    "bound_reading",
+    "clean_text",
+]
+
+SCHEMA_VERSION = 1  # PrinterReading's `schema` key
 
 # R1: how much a supply's percent can be trusted.
 QUALITIES = ("measured", "some-remaining", "unknown", "coarse")
@@ -25,109 +50,62 @@ POWER_STATES = ("ready", "standby", "unknown")
 
 
 @dataclass(frozen=True)
-class Supply:
+class Supply(Record):
     """One row of prtMarkerSuppliesTable, raw values and their normalised meaning (R1)."""
 
-    index: str
-    description: str | None
-    type: str | None
-    supply_class: str | None
-    colour: str | None
-    unit: str | None
-    max_capacity: int | None
-    level: int | None
-    percent: float | None
-    grams_left: float | None
-    grams_used: float | None
-    quality: str
-    kind: str
+    index: Text
+    description: Text | None
+    type: Text | None
+    supply_class: Annotated[Text | None, Field(alias="class")]
+    colour: Text | None
+    unit: Text | None
+    max_capacity: Int32 | None
+    level: Int32 | None
+    percent: Real | None
+    grams_left: Real | None
+    grams_used: Real | None
+    quality: Text
+    kind: Text
     receptacle: bool
-    part_number: str | None = None
-    marker_index: int | None = None
-    colorant_index: int | None = None
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The contract's JSON object for this supply."""
-        return {
-            "index": self.index,
-            "description": self.description,
-            "type": self.type,
-            "class": self.supply_class,
-            "colour": self.colour,
-            "unit": self.unit,
-            "max_capacity": self.max_capacity,
-            "level": self.level,
-            "percent": self.percent,
-            "grams_left": self.grams_left,
-            "grams_used": self.grams_used,
-            "quality": self.quality,
-            "kind": self.kind,
-            "receptacle": self.receptacle,
-            "part_number": self.part_number,
-            "marker_index": self.marker_index,
-            "colorant_index": self.colorant_index,
-            "notes": list(self.notes),
-        }
+    part_number: Text | None = None
+    marker_index: Int32 | None = None
+    colorant_index: Int32 | None = None
+    notes: Items[Text] = ()
 
 
 @dataclass(frozen=True)
-class Status:
+class Status(Record):
     """The printer's state: Host Resources device and printer status, error bits, power."""
 
-    device: str | None
-    printer: str | None
-    errors: tuple[str, ...]
-    power: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The contract's `status` object."""
-        return {
-            "device": self.device,
-            "printer": self.printer,
-            "errors": list(self.errors),
-            "power": self.power,
-        }
+    device: Text | None
+    printer: Text | None
+    errors: Items[Text]
+    power: Text
 
 
 @dataclass(frozen=True)
-class PrinterReading:
-    """Everything one poll of one printer found out."""
+class PrinterReading(Versioned):
+    """Everything one poll of one printer found out: the poll JSON contract's object
+    (../shared/contracts/poll-json.md), plus extras; `to_dict()` writes `"schema": 1` first."""
 
-    serial: str | None
-    serial_source: str | None
-    model: str | None
-    sys_object_id: str | None
-    sys_descr: str | None
-    vendor: str | None
-    uptime_seconds: float | None
-    page_count: int | None
-    power_on_count: int | None
-    counter_unit: str | None
+    schema: InitVar[Literal[1]] = field(
+        default=Field(), kw_only=True
+    )  # SCHEMA_VERSION, wire.record
+    serial: Text | None
+    serial_source: Text | None
+    model: Text | None
+    sys_object_id: Text | None
+    sys_descr: Text | None
+    vendor: Text | None
+    uptime_seconds: Real | None
+    page_count: Counter | None
+    power_on_count: Counter | None
+    counter_unit: Text | None
+    # Keyword-only (its default would otherwise have to come last): the JSON keeps its place.
+    hr_device_index: Int32 = field(default=1, kw_only=True)
     status: Status
-    supplies: tuple[Supply, ...]
-    hr_device_index: int = 1
-    notes: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The poll JSON contract's object (../shared/contracts/poll-json.md), plus extras."""
-        return {
-            "schema": SCHEMA_VERSION,
-            "serial": self.serial,
-            "serial_source": self.serial_source,
-            "model": self.model,
-            "sys_object_id": self.sys_object_id,
-            "sys_descr": self.sys_descr,
-            "vendor": self.vendor,
-            "uptime_seconds": self.uptime_seconds,
-            "page_count": self.page_count,
-            "power_on_count": self.power_on_count,
-            "counter_unit": self.counter_unit,
-            "hr_device_index": self.hr_device_index,
-            "status": self.status.to_dict(),
-            "supplies": [s.to_dict() for s in self.supplies],
-            "notes": list(self.notes),
-        }
+    supplies: Items[Supply]
+    notes: Items[Text] = ()
 
 
 # --- bounding a reading before it is sent ----------------------------------------------------

@@ -186,3 +186,15 @@ def test_the_clock_offset_is_optional_and_written_only_when_there_is_one() -> No
     with pytest.raises(InvalidMessage) as err:
         _decode(data)
     assert err.value.field == "heartbeat.clock_offset_seconds"
+
+
+def test_the_encoder_refuses_nan_and_writes_numbers_as_held() -> None:
+    batch = make_batch(AGENT, [1], NOW)
+    supply = batch.readings[0].reading.supplies[0]
+    reading = replace(batch.readings[0].reading, supplies=(replace(supply, percent=float("nan")),))
+    with pytest.raises(ValueError, match="JSON compliant"):
+        encode_batch(with_reading(batch, 0, reading=reading))
+    reading = replace(reading, supplies=(replace(supply, grams_left=157),))
+    written = json.loads(encode_batch(with_reading(batch, 0, reading=reading)))
+    assert written["readings"][0]["reading"]["supplies"][0]["grams_left"] == 157
+    assert b'"grams_left":157,' in encode_batch(with_reading(batch, 0, reading=reading))
