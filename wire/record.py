@@ -38,9 +38,7 @@ INT32 = (-(2**31), 2**31 - 1)  # Integer32: levels, capacities, indexes (RFC 380
 COUNTER = (0, 2**63 - 1)  # page counters, seqs, totals: what a signed 64-bit column holds
 
 # Every record: strict types (no coercion from strings), unknown keys refused.
-# NaN is kept as NaN when written (wire.record._AsHeld), so that the canonical encoders'
-# `allow_nan=False` refuses it rather than sending null.
-WIRE = ConfigDict(strict=True, extra="forbid", ser_json_inf_nan="constants")
+WIRE = ConfigDict(strict=True, extra="forbid")
 
 _T = TypeVar("_T")
 
@@ -95,6 +93,8 @@ Items = Annotated[tuple[_T, ...], Field(strict=False, max_length=MAX_ITEMS)]
 _VERSIONS: dict[type[Any], int] = {}
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 _SERIALIZERS: dict[type[Any], SchemaSerializer] = {}
+# NaN is written as NaN (see _AsHeld), for the canonical encoders' `allow_nan=False` to refuse
+# it rather than send null.
 _CORE_CONFIG = cs.CoreConfig(ser_json_inf_nan="constants")
 
 
@@ -120,9 +120,6 @@ def _serializer(cls: type[Any]) -> SchemaSerializer:
     return _SERIALIZERS[cls]
 
 
-_AS_JSON: dict[str, Any] = {"mode": "json", "by_alias": True}
-
-
 def decoder(cls: type[_T]) -> TypeAdapter[_T]:
     """The strict validator of a record class, from its declaration (built once)."""
     return cast(TypeAdapter[_T], _adapter(cls))
@@ -136,7 +133,8 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's JSON object for this record (aliases as keys, times as text)."""
-        return cast(dict[str, Any], _serializer(type(self)).to_python(self, **_AS_JSON))
+        out = _serializer(type(self)).to_python(self, mode="json", by_alias=True)
+        return cast(dict[str, Any], out)
 
 
 class Versioned(Record):
