@@ -1,13 +1,15 @@
-"""The portal's changes (R4, R14, R18): each one transaction that also writes its audit row.
+"""The portal's changes (R4, R14, R18): who may make them, and their input checked.
 
-Is: who may do what, and the writes. For MPS customers the helpdesk changes shipping
-addresses and supplies contacts, assigns and registers devices; for self-service customers
-their own users do (R4, R18). Extra orders are the helpdesk's alone (R14). Another
-customer's site, contact or device is "not found" (NotFound), never "forbidden", so nothing
-of it leaks; Forbidden is for what the principal sees but its role may not change. Input is
-checked first, with errors that name the field (InvalidRequest).
-Is not: the SQL (collector.store.write_changes), HTTP (collector.portal.api, .pages) or the
-reads (collector.portal.queries).
+Is: who may do what, and the input's checks; the writes are collector.store.write_changes',
+each one transaction that also writes its audit row, and this module hands each the check
+that refuses (NotFound, Forbidden) inside that transaction. For MPS customers the helpdesk
+changes shipping addresses and supplies contacts, assigns and registers devices; for
+self-service customers their own users do (R4, R18). Extra orders are the helpdesk's alone
+(R14). Another customer's site, contact or device is "not found" (NotFound), never
+"forbidden", so nothing of it leaks; Forbidden is for what the principal sees but its role
+may not change. Input is checked first, with errors that name the field (InvalidRequest).
+Is not: SQL (collector.store), HTTP (collector.portal.api, .pages) or the reads
+(collector.portal.queries).
 """
 
 from __future__ import annotations
