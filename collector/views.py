@@ -27,7 +27,7 @@ from collector.errors import (
     UnsupportedMediaType,
 )
 from collector.records import ACCEPTED, DUPLICATE, REJECTED
-from collector.store import claims
+from collector.store import outbox_rows
 from wire.enroll import encode_message
 from wire.errors import WireError
 from wire.signing import SignatureError
@@ -186,7 +186,7 @@ async def metrics(request: web.Request) -> web.Response:
             headers={"WWW-Authenticate": 'Bearer realm="asr-metrics"'},
         )
     try:
-        metrics.set_outboxes(await claims.depths(source[COLLECTOR].db))
+        metrics.set_outboxes(await outbox_rows.depths(source[COLLECTOR].db))
     except StoreUnavailable:  # the counters still answer while the database is away
         log.warning("metrics: the outboxes' depths are unknown (database unavailable)")
     body, content_type = metrics.exposition()

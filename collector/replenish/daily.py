@@ -5,7 +5,7 @@ counted yet (R13, R14), its forecast (R7); for every device, the R6 flag, whethe
 connected (R16), its lifecycle state; then the plan (R8 to R12) and the notices that are due
 (R15: an order placed; R16: disconnected and the follow-up).
 Is not: the reads and writes around it (collector.store.plans) or the lock and the schedule
-(collector.replenish.job).
+(collector.daily_run).
 """
 
 from __future__ import annotations

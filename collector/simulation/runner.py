@@ -10,7 +10,7 @@ fresh store (R4); each simulated day, in order:
 4. reachable devices are read at noon by an enrolled agent and the signed batches go through
    the real ingest and storage (collector.simulation.agent);
 5. extra orders of the scenario are recorded as the helpdesk records them (R14);
-6. the real daily run (collector.replenish.job.run_plan) forecasts, plans and writes orders
+6. the real daily run (collector.daily_run.run_plan) forecasts, plans and writes orders
    and notices at 23:00;
 7. the new shipments are shipped, or backordered when the scenario says so (R15).
 The fleet's registration carries each supply's rated `yield_pages` (rated_yield). The report

@@ -22,9 +22,9 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import select
 
 from collector.store import fleet as store
-from collector.store.claims import backoff
 from collector.store.database import Database
 from collector.store.migrate import migrate
+from collector.store.outbox_rows import backoff
 from collector.store.schema import notifications
 from tests.agent.kit import free_port, run
 from tests.smtp import smtp_server
