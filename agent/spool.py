@@ -1,6 +1,7 @@
 """The agent's spool: readings kept on disk until the collector has them (R2).
 
-Modelled on Telegraf's output buffer (TSD-005) and persist-queue's SQLite ack queue.
+Modelled on Telegraf's output buffer (TSD-005) and persist-queue's SQLite ack queue. Its
+records and errors are in agent.spool_records, its file's schema and opening in agent.spool_file.
 
 Is:
 - durable: `append` commits (SQLite, WAL, synchronous=FULL) before it returns, and a push is
@@ -43,94 +44,26 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from agent.spool_file import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
+from agent.spool_file import IN_FLIGHT as IN_FLIGHT
+from agent.spool_file import READY as READY
+from agent.spool_file import SCHEMA as SCHEMA
+from agent.spool_file import chunks, connect, connect_read_only, disk_full, marks
+from agent.spool_records import Appended as Appended
+from agent.spool_records import NewReading as NewReading
+from agent.spool_records import SpoolError as SpoolError
+from agent.spool_records import SpoolFull as SpoolFull
+from agent.spool_records import SpoolStats as SpoolStats
+from agent.spool_records import Taken as Taken
 from wire.batch import BatchReading, decode_reading
 from wire.errors import WireError
 from wire.reading import PrinterReading
 
-READY = "ready"
-IN_FLIGHT = "in-flight"
-SCHEMA = 1
 # What one entry adds to a batch body besides its reading: seq, read_at, printer, address.
 ENTRY_OVERHEAD_BYTES = 200
-BUSY_TIMEOUT_MS = 10_000
-
-_SCHEMA_SQL = f"""
-CREATE TABLE IF NOT EXISTS readings (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    state TEXT NOT NULL CHECK (state IN ('{READY}', '{IN_FLIGHT}')),
-    batch_id TEXT,
-    read_at TEXT NOT NULL,
-    printer TEXT NOT NULL,
-    address TEXT NOT NULL,
-    reading BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS readings_state_seq ON readings (state, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA}');
-INSERT OR IGNORE INTO meta (key, value) VALUES ('dropped_total', '0');
-INSERT OR IGNORE INTO meta (key, value) VALUES ('rejected_total', '0');
-"""
-
-
-class SpoolError(Exception):
-    """The spool file cannot be used (another schema, another agent, not a database)."""
-
-
-class SpoolFull(SpoolError):
-    """No room to write on the spool's disk: the write was rolled back, nothing changed."""
-
-
-@dataclass(frozen=True)
-class NewReading:
-    """A reading to spool: which printer, where, when, and what it said."""
-
-    read_at: datetime
-    printer: str
-    address: str
-    reading: PrinterReading
-
-
-@dataclass(frozen=True)
-class Appended:
-    """What `append` did: the seqs given, how many old rows the cap dropped, and how many new
-    readings a full disk refused (dropped and counted too)."""
-
-    seqs: tuple[int, ...]
-    dropped: int
-    refused: int = 0
-
-
-@dataclass(frozen=True)
-class Taken:
-    """A batch's worth of readings, now in flight under `batch_id`."""
-
-    batch_id: str
-    readings: tuple[BatchReading, ...]
-    resent: bool  # the same batch as before (its answer never came)
-    broken: dict[int, str] = field(default_factory=dict)  # rows that no longer decode: rejected
-
-
-@dataclass(frozen=True)
-class SpoolStats:
-    """How full the spool is and what it has lost."""
-
-    ready: int
-    in_flight: int
-    last_seq: int  # the highest seq ever given (0: none yet)
-    dropped_total: int
-    rejected_total: int
-    oldest_read_at: datetime | None
-    agent_id: str | None
-    disk_full: bool = False  # the last append found no room: new readings are being dropped
-
-    @property
-    def depth(self) -> int:
-        """Rows in the spool, whatever their state."""
-        return self.ready + self.in_flight
 
 
 def _encode(reading: PrinterReading) -> bytes:
@@ -143,10 +76,6 @@ def _time(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError(f"naive datetime {at!r}: the spool keeps UTC")
     return at.astimezone(timezone.utc).isoformat()
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
 
 
 class Spool:
@@ -165,22 +94,8 @@ class Spool:
         if cap_rows < 1:
             raise ValueError("cap_rows must be at least 1")
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                raise SpoolError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
-            # FULL: a commit is on disk when it returns, power cuts included (R2).
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA_SQL)
-        except sqlite3.DatabaseError as err:
-            if _disk_full(err):
-                raise SpoolFull(f"{path}: no room on its disk to open it: {err}") from err
-            raise SpoolError(f"{path}: not a usable spool: {err}") from err
-        spool = cls(conn, cap_rows)
-        spool._check_schema(path)
-        with spool._transaction():
+        spool = cls(connect(path), cap_rows)
+        with spool._transaction() as conn:
             reset = conn.execute(
                 f"UPDATE readings SET state = '{READY}' WHERE state = '{IN_FLIGHT}'"
             ).rowcount
@@ -190,18 +105,7 @@ class Spool:
     @classmethod
     def open_read_only(cls, path: Path) -> Spool:
         """Open an existing spool to look at it (`status`), changing nothing."""
-        if not path.exists():
-            raise SpoolError(f"{path}: no spool yet")
-        try:
-            conn = sqlite3.connect(
-                path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None
-            )
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        except sqlite3.DatabaseError as err:
-            raise SpoolError(f"{path}: cannot open: {err}") from err
-        spool = cls(conn, None)
-        spool._check_schema(path)
-        return spool
+        return cls(connect_read_only(path), None)
 
     def close(self) -> None:
         """Close the file (a checkpoint folds the log back into it)."""
@@ -261,60 +165,21 @@ class Spool:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         with self._transaction() as conn:
-            head = conn.execute(
-                f"SELECT batch_id FROM readings WHERE state = '{READY}' ORDER BY seq LIMIT 1"
-            ).fetchone()
-            if head is None:
+            picked = _pick(conn, limit, max_bytes, up_to_seq)
+            if picked is None:
                 return None
-            rows: list[tuple[int, str | None, str, str, str, bytes]] = []
-            batch_id: str | None = head[0]
-            if batch_id is not None:  # a batch whose answer never came: the same batch again
-                rows = conn.execute(
-                    "SELECT seq, batch_id, read_at, printer, address, reading FROM readings"
-                    f" WHERE state = '{READY}' AND batch_id = ? ORDER BY seq LIMIT ?",
-                    (batch_id, limit + 1),
-                ).fetchall()
-                if len(rows) > limit or _size(rows) > max_bytes:  # limits shrank: batch anew
-                    conn.execute(
-                        f"UPDATE readings SET batch_id = NULL WHERE state = '{READY}'"
-                        " AND batch_id = ?",
-                        (batch_id,),
-                    )
-                    rows, batch_id = [], None
-            if batch_id is None:
-                bound = up_to_seq if up_to_seq is not None else -1
-                candidates = conn.execute(
-                    "SELECT seq, batch_id, read_at, printer, address, reading FROM readings"
-                    f" WHERE state = '{READY}' AND (? < 0 OR seq <= ?) ORDER BY seq LIMIT ?",
-                    (bound, bound, limit),
-                ).fetchall()
-                budget = 0
-                for row in candidates:
-                    budget += len(row[5]) + ENTRY_OVERHEAD_BYTES
-                    if row[1] is not None or (rows and budget > max_bytes):
-                        break
-                    rows.append(row)
-                if not rows:
-                    return None
+            rows, batch_id = picked
             resent = batch_id is not None
             batch_id = batch_id or str(uuid.uuid4())
-            readings, broken = [], {}
-            for seq, _, read_at, printer, address, blob in rows:
-                try:
-                    reading = decode_reading(blob)
-                except WireError as err:
-                    broken[seq] = f"spooled reading does not decode: {err}"
-                    continue
-                at = datetime.fromisoformat(read_at)
-                readings.append(BatchReading(seq, at, printer, address, reading))
+            readings, broken = _decode(rows)
             if broken:
                 self._delete(conn, broken)
                 self._count(conn, "rejected_total", len(broken))
             seqs = [r.seq for r in readings]
-            for chunk in _chunks(seqs):
+            for chunk in chunks(seqs):
                 conn.execute(
                     f"UPDATE readings SET state = '{IN_FLIGHT}', batch_id = ?"
-                    f" WHERE seq IN ({_marks(len(chunk))})",
+                    f" WHERE seq IN ({marks(len(chunk))})",
                     (batch_id, *chunk),
                 )
         return Taken(batch_id, tuple(readings), resent and not broken, broken)
@@ -356,11 +221,11 @@ class Spool:
             return 0
         with self._transaction() as conn:
             changed = 0
-            for chunk in _chunks(list(seqs)):
+            for chunk in chunks(list(seqs)):
                 changed += conn.execute(
                     f"UPDATE readings SET state = '{READY}'"
                     + (", batch_id = NULL" if new_batch else "")
-                    + f" WHERE seq IN ({_marks(len(chunk))})",
+                    + f" WHERE seq IN ({marks(len(chunk))})",
                     chunk,
                 ).rowcount
         return changed
@@ -418,24 +283,16 @@ class Spool:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as err:
-            if _disk_full(err):
+            if disk_full(err):
                 raise SpoolFull(f"no room on the spool's disk: {err}") from err
             raise
-
-    def _check_schema(self, path: Path) -> None:
-        try:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        except sqlite3.DatabaseError as err:
-            raise SpoolError(f"{path}: not a spool: {err}") from err
-        if row is None or int(row[0]) != SCHEMA:
-            raise SpoolError(f"{path}: spool schema {row and row[0]}, this agent reads {SCHEMA}")
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, seqs: Iterable[int]) -> int:
         gone = 0
-        for chunk in _chunks(list(seqs)):
+        for chunk in chunks(list(seqs)):
             gone += conn.execute(
-                f"DELETE FROM readings WHERE seq IN ({_marks(len(chunk))})", chunk
+                f"DELETE FROM readings WHERE seq IN ({marks(len(chunk))})", chunk
             ).rowcount
         return gone
 
@@ -447,20 +304,64 @@ class Spool:
             )
 
 
-def _disk_full(err: sqlite3.DatabaseError) -> bool:
-    """SQLITE_FULL (extended codes included): the disk, or the database's size limit, is full;
-    or the shared-memory file could not grow, which on opening is a full disk too."""
-    code = getattr(err, "sqlite_errorcode", None)
-    return code is not None and (
-        code & 0xFF == sqlite3.SQLITE_FULL or code == sqlite3.SQLITE_IOERR_SHMSIZE
-    )
+_Row = tuple[int, str | None, str, str, str, bytes]  # seq, batch_id, read_at, printer, ...
 
 
-def _size(rows: Sequence[tuple[int, str | None, str, str, str, bytes]]) -> int:
+def _pick(
+    conn: sqlite3.Connection, limit: int, max_bytes: int, up_to_seq: int | None
+) -> tuple[list[_Row], str | None] | None:
+    """The rows of the next batch and its id if it is one sent before (its answer never came:
+    the same batch again, unless the limits shrank); None when nothing is ready."""
+    head = conn.execute(
+        f"SELECT batch_id FROM readings WHERE state = '{READY}' ORDER BY seq LIMIT 1"
+    ).fetchone()
+    if head is None:
+        return None
+    rows: list[_Row] = []
+    batch_id: str | None = head[0]
+    if batch_id is not None:
+        rows = conn.execute(
+            "SELECT seq, batch_id, read_at, printer, address, reading FROM readings"
+            f" WHERE state = '{READY}' AND batch_id = ? ORDER BY seq LIMIT ?",
+            (batch_id, limit + 1),
+        ).fetchall()
+        if len(rows) > limit or _size(rows) > max_bytes:  # limits shrank: batch anew
+            conn.execute(
+                f"UPDATE readings SET batch_id = NULL WHERE state = '{READY}' AND batch_id = ?",
+                (batch_id,),
+            )
+            rows, batch_id = [], None
+    if batch_id is None:
+        bound = up_to_seq if up_to_seq is not None else -1
+        candidates = conn.execute(
+            "SELECT seq, batch_id, read_at, printer, address, reading FROM readings"
+            f" WHERE state = '{READY}' AND (? < 0 OR seq <= ?) ORDER BY seq LIMIT ?",
+            (bound, bound, limit),
+        ).fetchall()
+        budget = 0
+        for row in candidates:
+            budget += len(row[5]) + ENTRY_OVERHEAD_BYTES
+            if row[1] is not None or (rows and budget > max_bytes):
+                break
+            rows.append(row)
+        if not rows:
+            return None
+    return rows, batch_id
+
+
+def _decode(rows: Sequence[_Row]) -> tuple[list[BatchReading], dict[int, str]]:
+    """The rows as batch entries, and the rows that no longer decode, with why."""
+    readings, broken = [], {}
+    for seq, _, read_at, printer, address, blob in rows:
+        try:
+            reading = decode_reading(blob)
+        except WireError as err:
+            broken[seq] = f"spooled reading does not decode: {err}"
+            continue
+        at = datetime.fromisoformat(read_at)
+        readings.append(BatchReading(seq, at, printer, address, reading))
+    return readings, broken
+
+
+def _size(rows: Sequence[_Row]) -> int:
     return sum(len(row[5]) + ENTRY_OVERHEAD_BYTES for row in rows)
-
-
-def _chunks(seqs: list[int], size: int = 500) -> Iterator[list[int]]:
-    # SQLite caps the host parameters of one statement (999 in old builds).
-    for start in range(0, len(seqs), size):
-        yield seqs[start : start + size]
