@@ -17,7 +17,7 @@ import uuid
 from dataclasses import InitVar, dataclass, field, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from wire.errors import InvalidMessage, MalformedJSON, WireError, from_validation_error
 from wire.reading import COUNTER, PrinterReading, clean_text
@@ -81,6 +81,19 @@ class PrinterCounts(Record):
     refused: Count = 0
     not_a_printer: Annotated[Count, Field(alias="not-a-printer")] = 0
     faulty: Count = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _every_count_sent(cls, data: Any) -> Any:
+        # The defaults are for the agent that builds one; on the wire every count is required.
+        if isinstance(data, dict):
+            missing = [key for key in cls().to_dict() if key not in data]
+            if missing:
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [{"type": "missing", "loc": (key,), "input": data} for key in missing],
+                )
+        return data
 
 
 @dataclass(frozen=True)

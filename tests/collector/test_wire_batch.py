@@ -198,3 +198,12 @@ def test_the_encoder_refuses_nan_and_writes_numbers_as_held() -> None:
     written = json.loads(encode_batch(with_reading(batch, 0, reading=reading)))
     assert written["readings"][0]["reading"]["supplies"][0]["grams_left"] == 157
     assert b'"grams_left":157,' in encode_batch(with_reading(batch, 0, reading=reading))
+
+
+def test_every_printer_count_is_required_on_the_wire() -> None:
+    # The record's defaults are for the agent that builds one, not for the JSON.
+    data = _body()
+    del data["heartbeat"]["printers"]["not-a-printer"]  # type: ignore[index]
+    with pytest.raises(InvalidMessage, match="Field required") as caught:
+        _decode(data)
+    assert caught.value.field == "heartbeat.printers.not-a-printer"
