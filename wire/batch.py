@@ -34,6 +34,7 @@ from wire.record import (
     Versioned,
     decoder,
     iso_utc,
+    version_of,
 )
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "split_batch",
 ]
 
-BATCH_SCHEMA = 1  # Batch's `schema` key
 DEFAULT_MAX_READINGS = 500
 
 
@@ -126,13 +126,17 @@ class BatchReading(Record):
 class Batch(Versioned):
     """What one push carries: readings oldest first, and a heartbeat."""
 
-    schema: InitVar[Literal[1]] = field(default=Field(), kw_only=True)  # BATCH_SCHEMA, wire.record
+    # The JSON object's version, BATCH_SCHEMA (wire.record says how a version is declared).
+    schema: InitVar[Literal[1]] = field(default=Field(), kw_only=True)
     agent_id: Name
     batch_id: Annotated[Text, AfterValidator(_uuid)]
     sent_at: UtcTime
     # Not bounded here: how many a batch may hold is the collector's setting (decode_batch).
     readings: Many[BatchReading]
     heartbeat: Heartbeat
+
+
+BATCH_SCHEMA = version_of(Batch)
 
 
 def encode_batch(batch: Batch) -> bytes:

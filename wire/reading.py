@@ -25,6 +25,7 @@ from wire.record import (
     Record,
     Text,
     Versioned,
+    version_of,
 )
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "clean_text",
 ]
 
-SCHEMA_VERSION = 1  # PrinterReading's `schema` key
 
 # R1: how much a supply's percent can be trusted.
 QUALITIES = ("measured", "some-remaining", "unknown", "coarse")
@@ -88,9 +88,8 @@ class PrinterReading(Versioned):
     """Everything one poll of one printer found out: the poll JSON contract's object
     (../shared/contracts/poll-json.md), plus extras; `to_dict()` writes `"schema": 1` first."""
 
-    schema: InitVar[Literal[1]] = field(
-        default=Field(), kw_only=True
-    )  # SCHEMA_VERSION, wire.record
+    # The JSON object's version, SCHEMA_VERSION (wire.record says how a version is declared).
+    schema: InitVar[Literal[1]] = field(default=Field(), kw_only=True)
     serial: Text | None
     serial_source: Text | None
     model: Text | None
@@ -106,6 +105,9 @@ class PrinterReading(Versioned):
     status: Status
     supplies: Items[Supply]
     notes: Items[Text] = ()
+
+
+SCHEMA_VERSION = version_of(PrinterReading)
 
 
 # --- bounding a reading before it is sent ----------------------------------------------------

@@ -98,7 +98,8 @@ _SERIALIZERS: dict[type[Any], SchemaSerializer] = {}
 _CORE_CONFIG = cs.CoreConfig(ser_json_inf_nan="constants")
 
 
-def _version(cls: type[Any]) -> int:
+def version_of(cls: type[Any]) -> int:
+    """The `schema` version a versioned record class declares."""
     if cls not in _VERSIONS:
         hint = get_type_hints(cls)["schema"]  # InitVar[Literal[n]]
         _VERSIONS[cls] = cast(int, get_args(hint.type)[0])
@@ -144,7 +145,7 @@ class Versioned(Record):
     @property
     def schema_version(self) -> int:
         """The version this record's JSON object carries in its `schema` key."""
-        return _version(type(self))
+        return version_of(type(self))
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's JSON object for this record, its `schema` key first."""
