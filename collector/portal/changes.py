@@ -31,7 +31,7 @@ from collector.portal.inputs import (
     is_plain,
 )
 from collector.records import Principal
-from collector.store import write_changes
+from collector.store import write_changes, write_registration
 from collector.store.database import Database
 from collector.store.write_changes import Check, Owner
 
@@ -215,7 +215,7 @@ async def register_device(
     helpdesk (docs/catalogue.md).
     """
     _check_ids(serial, site_id, contact_id)
-    await write_changes.register(
+    await write_registration.register(
         db,
         principal,
         serial,

@@ -1,11 +1,12 @@
-"""The portal's changes as written (R4, R14, R15, R18): each one transaction with its audit row.
+"""The portal's changes as written (R14, R15, R18): each one transaction with its audit row.
 
 Is: the writes behind the portal's changes: a site's address, a supplies contact, a device's
-assignment, a registration (with its supplies from the latest reading), an extra order and a
-supply's part number. Each first reads who owns the object and hands that `Owner` (None: no
-such object) to the caller's `check`, which raises to refuse; the write then happens in the
-same transaction, so a refusal writes nothing. Input errors found here (a site that is not
-the customer's, a serial registered already) are InvalidRequest naming the field.
+assignment, an extra order and a supply's part number (a registration is
+collector.store.write_registration's). Each first reads who owns the object and hands that
+`Owner` (None: no such object) to the caller's `check`, which raises to refuse; the write
+then happens in the same transaction, so a refusal writes nothing. Input errors found here
+(a site that is not the customer's, a supply the device lacks) are InvalidRequest naming the
+field.
 Is not: who may do what, or the input's checks (collector.portal.changes, .helpdesk).
 """
 
@@ -18,24 +19,18 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, update
 
-from collector import catalogue
 from collector.errors import InvalidRequest
 from collector.records import Principal
-from collector.replenish.planner import ASR_KINDS
 from collector.store import fleet, shipping
 from collector.store.database import Database
 from collector.store.people import audit
 from collector.store.schema import (
-    agents,
     asr_devices,
     asr_supplies,
     contacts,
     customers,
-    devices,
     orders,
-    readings,
     sites,
-    supplies,
 )
 
 _T = TypeVar("_T")
@@ -61,7 +56,7 @@ def _owner(conn: Connection, customer_id: str) -> Owner:
     return Owner(customer_id, kind)
 
 
-def _approved(conn: Connection, row: Any, check: Check) -> Any:
+def approved(conn: Connection, row: Any, check: Check) -> Any:
     """`row`, once `check` let its owner's object change; a missing row is `check`'s to refuse."""
     check(None if row is None else _owner(conn, row.customer_id))
     if row is None:
@@ -69,7 +64,8 @@ def _approved(conn: Connection, row: Any, check: Check) -> Any:
     return row
 
 
-async def _run(db: Database, write: Callable[[Connection], _T]) -> _T:
+async def in_transaction(db: Database, write: Callable[[Connection], _T]) -> _T:
+    """`write` run in one transaction; its result."""
     async with db.transaction() as conn:
         return await conn.run_sync(write)
 
@@ -83,7 +79,7 @@ async def set_site_address(
     """R18: a site's shipping address (orders already placed keep theirs); audited."""
 
     def write(conn: Connection) -> None:
-        row = _approved(
+        row = approved(
             conn,
             conn.execute(
                 select(sites.c.customer_id, sites.c.name, sites.c.address).where(
@@ -107,7 +103,7 @@ async def set_site_address(
             {"name": row.name, "address": address},
         )
 
-    await _run(db, write)
+    await in_transaction(db, write)
 
 
 async def set_contact(
@@ -121,7 +117,7 @@ async def set_contact(
     """R18: a supplies contact's email, display_name and language (`values`); audited."""
 
     def write(conn: Connection) -> None:
-        row = _approved(
+        row = approved(
             conn,
             conn.execute(
                 select(
@@ -150,10 +146,10 @@ async def set_contact(
             {"name": row.name, **values},
         )
 
-    await _run(db, write)
+    await in_transaction(db, write)
 
 
-def _site_and_contact(
+def site_and_contact(
     conn: Connection, customer_id: str, site_id: int, contact_id: int
 ) -> tuple[Any, Any]:
     """The customer's site and contact; InvalidRequest naming the field if not its own."""
@@ -186,7 +182,7 @@ async def assign(
     """R18: where a registered device ships and who is told (R10 groups by these); audited."""
 
     def write(conn: Connection) -> None:
-        row = _approved(
+        row = approved(
             conn,
             conn.execute(
                 select(
@@ -195,7 +191,7 @@ async def assign(
             ).first(),
             check,
         )
-        _site_and_contact(conn, row.customer_id, site_id, contact_id)
+        site_and_contact(conn, row.customer_id, site_id, contact_id)
         if (row.site_id, row.contact_id) == (site_id, contact_id):
             return
         conn.execute(
@@ -215,108 +211,7 @@ async def assign(
             {"site_id": site_id, "contact_id": contact_id},
         )
 
-    await _run(db, write)
-
-
-# --- R4: registration ----------------------------------------------------------------------
-
-
-def _supply_specs(
-    conn: Connection, serial: str, model: str | None, book: catalogue.Catalogue
-) -> list[fleet.SupplySpec]:
-    """R4, R5: the ASR supplies of the device's latest reading (toner, ink, waste), each with
-    its part number and rated yield (R15; docs/catalogue.md)."""
-    latest = conn.execute(
-        select(readings.c.id, readings.c.payload)
-        .where(readings.c.serial == serial)
-        .order_by(readings.c.read_at.desc(), readings.c.id.desc())
-        .limit(1)
-    ).first()
-    if latest is None:
-        return []
-    described = {str(s.get("index")): s for s in (latest.payload or {}).get("supplies", ()) if s}
-    rows = conn.execute(
-        select(supplies.c.supply_index, supplies.c.kind, supplies.c.colour, supplies.c.max_capacity)
-        .where(supplies.c.reading_id == latest.id)
-        .order_by(supplies.c.supply_index)
-    )
-    specs: list[fleet.SupplySpec] = []
-    taken: set[str] = set()
-    for index, kind, colour, capacity in rows:
-        if kind not in ASR_KINDS:  # R5: drums, fusers, kits are ordered by hand
-            continue
-        base = "waste" if kind == "waste" else (colour or kind).lower().replace(" ", "-")
-        supply_id = base if base not in taken else f"{base}-{index}"
-        taken.add(supply_id)
-        wire = described.get(index, {})
-        reported = wire.get("part_number")
-        # R15: the device's part number, else the catalogue's, else none ("part number
-        # needed"); the description is never one (docs/catalogue.md).
-        part = catalogue.resolve(
-            book, model, kind, colour, reported if isinstance(reported, str) else None
-        )
-        grams = capacity / 10 if capacity and wire.get("unit") == "tenthsOfGrams" else None
-        specs.append(
-            fleet.SupplySpec(
-                supply_id, index, kind, colour, part.part_number, grams, part.rated_yield
-            )
-        )
-    return specs
-
-
-async def register(
-    db: Database,
-    principal: Principal,
-    serial: str,
-    site_id: int,
-    contact_id: int,
-    now: datetime,
-    book: catalogue.Catalogue,
-    check: Check,
-) -> None:
-    """R4: a device read by an agent of its customer's sites into ASR, with its supplies from
-    the latest reading (R5) and the confirmation notice, in one transaction; audited. Its
-    owner is the customer of the site whose agent read it last."""
-
-    def write(conn: Connection) -> None:
-        seen = _approved(
-            conn,
-            conn.execute(
-                select(devices.c.serial, devices.c.model, sites.c.customer_id)
-                .join(agents, agents.c.id == devices.c.last_agent_id)
-                .join(sites, sites.c.id == agents.c.site_id)
-                .where(devices.c.serial == serial)
-            ).first(),
-            check,
-        )
-        customer_id = seen.customer_id
-        registered = conn.execute(
-            select(asr_devices.c.serial).where(asr_devices.c.serial == serial)
-        ).first()
-        if registered is not None:
-            raise InvalidRequest(f"serial: {serial} is registered already", "serial")
-        site, contact = _site_and_contact(conn, customer_id, site_id, contact_id)
-        specs = _supply_specs(conn, serial, seen.model, book)
-        if not specs:
-            raise InvalidRequest(  # R5
-                f"serial: {serial} reports no toner, ink or waste container", "serial"
-            )
-        spec = fleet.DeviceSpec(
-            serial, customer_id, site.name, contact.name, seen.model, tuple(specs)
-        )
-        fleet.register_in(conn, [spec], now)  # R4: with its 'registered' notice
-        after = {
-            "site_id": site_id,
-            "contact_id": contact_id,
-            "model": seen.model,
-            "supplies": [
-                {"supply_id": s.supply_id, "kind": s.kind, "colour": s.colour, "sku": s.sku}
-                for s in specs
-            ],
-        }
-        audit(conn, now, principal, customer_id, "device", serial, "registered", None, after)
-
-    await _run(db, write)
+    await in_transaction(db, write)
 
 
 # --- R14: extra orders, R15: part numbers --------------------------------------------------
@@ -337,7 +232,7 @@ async def record_extra(
     Audited; its shipment id."""
 
     def write(conn: Connection) -> int:
-        row = _approved(
+        row = approved(
             conn,
             conn.execute(
                 select(asr_devices.c.customer_id).where(asr_devices.c.serial == serial)
@@ -363,7 +258,7 @@ async def record_extra(
         audit(conn, now, principal, row.customer_id, "order", serial, "extra-order", None, after)
         return shipment_id
 
-    result: int = await _run(db, write)
+    result: int = await in_transaction(db, write)
     return result
 
 
@@ -381,7 +276,7 @@ async def set_part_number(
     shipments released."""
 
     def write(conn: Connection) -> list[int]:
-        row = _approved(
+        row = approved(
             conn,
             conn.execute(
                 select(asr_supplies.c.sku, asr_devices.c.customer_id)
@@ -417,5 +312,5 @@ async def set_part_number(
         )
         return released
 
-    released: list[int] = await _run(db, write)
+    released: list[int] = await in_transaction(db, write)
     return released
