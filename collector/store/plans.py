@@ -170,7 +170,13 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
     old = [row for row in rows if (row["serial"], row["supply_id"]) in known]
     if new:
         conn.execute(supply_tracks.insert(), new)
-    if old and conn.dialect.name == "sqlite":
+    if old:
+        _update_tracks(conn, old, now)
+
+
+def _update_tracks(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Write the tracks the snapshot read (one UPDATE per row, in one statement)."""
+    if conn.dialect.name == "sqlite":
         # On SQLite straight through the driver with the JSON encoded once, not SQLAlchemy's
         # per-row parameter processing: in a simulation every track changes every day.
         when = sqlite_time(now)
@@ -187,10 +193,10 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
                     row["serial"],
                     row["supply_id"],
                 )
-                for row in old
+                for row in rows
             ],
         )
-    elif old:
+    else:
         conn.execute(
             update(supply_tracks)
             .where(
@@ -204,7 +210,7 @@ def _save_tracks(conn: Connection, outcome: Outcome, now: datetime) -> None:
                 balance=bindparam("balance"),
                 updated_at=bindparam("updated_at"),
             ),
-            [{**row, "b_serial": row["serial"], "b_supply_id": row["supply_id"]} for row in old],
+            [{**row, "b_serial": row["serial"], "b_supply_id": row["supply_id"]} for row in rows],
         )
 
 
