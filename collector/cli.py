@@ -24,7 +24,7 @@ from collector.cli_admin import (
 )
 from collector.cli_common import EXIT_CONFIG, EXIT_REFUSED
 from collector.cli_jobs import cmd_mail, cmd_plan, instant
-from collector.cli_offline import cmd_catalogue_check, cmd_simulate
+from collector.cli_offline import add_offline_commands
 from collector.cli_serve import cmd_check_config, cmd_migrate, cmd_serve
 from collector.config import CollectorConfig, load_config
 from collector.errors import CollectorError
@@ -74,29 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         help="act as if it were TIME (ISO 8601 with a UTC offset, e.g. 2026-03-02T09:00:00+00:00)"
         " for what is due, the backoff and the emails' Date; default: the clock",
     )
-    sim = commands.add_parser(
-        "simulate",
-        help="replay a fleet's life day by day and report (docs/simulation-format.md)",
-    )
-    sim.add_argument("fleet", type=Path, help="fleet.json")
-    sim.add_argument("usage", type=Path, help="usage.csv")
-    sim.add_argument("--out", type=Path, required=True, help="report.json ('-': stdout)")
-    sim.add_argument(
-        "--policy", choices=("asr", "naive"), default="asr", help="naive: the baseline policy"
-    )
-    sim.add_argument(
-        "--database", type=Path, help="keep the simulation's SQLite store in this file"
-    )
-    sim.set_defaults(run=cmd_simulate, config=None)
-    books = commands.add_parser("catalogue", help="the supplies catalogue (docs/catalogue.md)")
-    book_commands = books.add_subparsers(dest="catalogue_command", required=True)
-    book_check = book_commands.add_parser(
-        "check",
-        help="check catalogue files (default: the shipped mibs/catalogue/)",
-        description="check catalogue files: exit 0 when valid, 2 with each problem named",
-    )
-    book_check.add_argument("files", type=Path, nargs="*", metavar="FILE")
-    book_check.set_defaults(run=cmd_catalogue_check, config=None)
+    add_offline_commands(commands)
     load = command(
         "load-customers", cmd_load_customers, "create or update customers, sites and contacts"
     )

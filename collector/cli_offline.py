@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from collector import catalogue
 from collector.cli_common import EXIT_CONFIG
@@ -85,3 +85,30 @@ def cmd_catalogue_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     print(f"{len(loaded.models)} models in {len(paths)} files: valid")
     return 0
+
+
+def add_offline_commands(commands: Any) -> None:
+    """`simulate` and `catalogue check` on the parser's commands (they take no --config)."""
+    sim = commands.add_parser(
+        "simulate",
+        help="replay a fleet's life day by day and report (docs/simulation-format.md)",
+    )
+    sim.add_argument("fleet", type=Path, help="fleet.json")
+    sim.add_argument("usage", type=Path, help="usage.csv")
+    sim.add_argument("--out", type=Path, required=True, help="report.json ('-': stdout)")
+    sim.add_argument(
+        "--policy", choices=("asr", "naive"), default="asr", help="naive: the baseline policy"
+    )
+    sim.add_argument(
+        "--database", type=Path, help="keep the simulation's SQLite store in this file"
+    )
+    sim.set_defaults(run=cmd_simulate, config=None)
+    books = commands.add_parser("catalogue", help="the supplies catalogue (docs/catalogue.md)")
+    book_commands = books.add_subparsers(dest="catalogue_command", required=True)
+    book_check = book_commands.add_parser(
+        "check",
+        help="check catalogue files (default: the shipped mibs/catalogue/)",
+        description="check catalogue files: exit 0 when valid, 2 with each problem named",
+    )
+    book_check.add_argument("files", type=Path, nargs="*", metavar="FILE")
+    book_check.set_defaults(run=cmd_catalogue_check, config=None)
