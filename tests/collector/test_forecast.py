@@ -501,7 +501,7 @@ def test_r16_r7_r8_r13_lifecycle_state_reachable(state: str) -> None:
 def test_r6_lifecycle_reason_shows_high_usage() -> None:
     """R6: a flagged device at the trigger stays in activation, handled by hand."""
     got = device_state(facts(("black", "ink", DUE), high_usage=True), NOW, RULES)
-    reason = "black at the 21-day trigger (R6: high usage, handled by hand)"
+    reason = "black at the 21-day trigger (high usage: handled by hand)"
     assert got == DeviceState(ACTIVATION, reason)
 
 
