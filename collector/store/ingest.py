@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.records import (
     ACCEPTED,
@@ -196,37 +197,13 @@ class EngineBatch:
         agent_id = self.batch["agent_id"]
         async with db.transaction() as conn:
             await claim_nonce(db, conn, self.key_id, self.nonce, self.signed_at)
-            added = await conn.execute(
-                batch_rows.new_batch(db.insert(batches)).values(self.batch).returning(batches.c.id)
-            )
-            batch_pk = added.scalar_one_or_none()
-            is_new = batch_pk is not None
-            if batch_pk is None:  # sent before: its readings are duplicates, or rejected again
-                batch_pk, first_body = (
-                    await conn.execute(
-                        select(batches.c.id, batches.c.body).where(
-                            batches.c.agent_id == agent_id,
-                            batches.c.batch_id == self.batch["batch_id"],
-                        )
-                    )
-                ).one()
-                batch_rows.check_resend(self.batch["batch_id"], first_body, self.all_seqs)
+            batch_pk, is_new = await self._batch_row(db, conn)
             if self.quarantine:
                 await conn.execute(
                     batch_rows.new_quarantined(db.insert(quarantine)),
                     [{**row, "batch_pk": batch_pk} for row in self.quarantine],
                 )
-            stored: batch_rows.Stored = {}
-            if self.readings:
-                for row in self.readings:
-                    row["batch_pk"] = batch_pk
-                rows = await conn.execute(
-                    batch_rows.new_readings(db.insert(readings)).returning(
-                        readings.c.seq, readings.c.id
-                    ),
-                    self.readings,
-                )
-                stored = {row[0]: row[1] for row in rows}
+            stored = await self._store_readings(db, conn, batch_pk)
             if stored:
                 await db.append(
                     conn,
@@ -244,6 +221,40 @@ class EngineBatch:
                 .values(last_seen_at=self.batch["received_at"], agent_version=self.agent_version)
             )
         return is_new, stored
+
+    async def _batch_row(self, db: Database, conn: AsyncConnection) -> tuple[int, bool]:
+        """The batch's row id, and whether this send added it; a batch sent before keeps its
+        row (its readings are duplicates, or rejected again) if it was the same batch."""
+        added = await conn.execute(
+            batch_rows.new_batch(db.insert(batches)).values(self.batch).returning(batches.c.id)
+        )
+        batch_pk = added.scalar_one_or_none()
+        if batch_pk is not None:
+            return batch_pk, True
+        batch_pk, first_body = (
+            await conn.execute(
+                select(batches.c.id, batches.c.body).where(
+                    batches.c.agent_id == self.batch["agent_id"],
+                    batches.c.batch_id == self.batch["batch_id"],
+                )
+            )
+        ).one()
+        batch_rows.check_resend(self.batch["batch_id"], first_body, self.all_seqs)
+        return batch_pk, False
+
+    async def _store_readings(
+        self, db: Database, conn: AsyncConnection, batch_pk: int
+    ) -> batch_rows.Stored:
+        """Insert the readings not stored before (the unique constraint decides); their ids."""
+        if not self.readings:
+            return {}
+        for row in self.readings:
+            row["batch_pk"] = batch_pk
+        rows = await conn.execute(
+            batch_rows.new_readings(db.insert(readings)).returning(readings.c.seq, readings.c.id),
+            self.readings,
+        )
+        return {row[0]: row[1] for row in rows}
 
 
 async def device_owners(
