@@ -38,12 +38,15 @@ from collector.portal.models import (
     UnregisteredDevice,
 )
 from collector.portal.supply_status import (
+    NOT_KNOWN,
+    FiguresNow,
     device_state,
     finite,
     latest_percents,
     stored_figures,
 )
 from collector.records import Principal
+from collector.replenish.due import at_trigger
 from collector.replenish.lifecycle import DISCONNECTED
 from collector.replenish.planner import CONSUMED_KINDS
 from collector.replenish.settings import Rules
@@ -54,7 +57,6 @@ from collector.store.read_records import (
     DeviceRow,
 )
 
-LOW_PERCENT = 15.0  # a supply below this is low, whatever its days left
 FILTERS = ("disconnected", "low", "high-usage", "open-orders")
 
 
@@ -116,7 +118,7 @@ async def fleet(
 def _fleet_row(
     row: DeviceRow,
     consumed: list[str],
-    figures: dict[tuple[str, str], tuple[float | None, float | None]],
+    figures: dict[tuple[str, str], FiguresNow],
     latest: dict[tuple[str, str], float],
     open_counts: dict[str, int],
     now: datetime,
@@ -124,14 +126,17 @@ def _fleet_row(
 ) -> FleetRow:
     percents: list[float] = []
     days: list[float] = []
+    low = False
     for supply_id in consumed:
         key = (row.serial, supply_id)
-        level, left = figures.get(key, (None, None))
-        level = level if level is not None else latest.get(key)
+        fig = figures.get(key, NOT_KNOWN)
+        level = fig.percent if fig.percent is not None else latest.get(key)
         if level is not None:
             percents.append(level)
-        if left is not None:
-            days.append(left)
+        if fig.days_left is not None:
+            days.append(fig.days_left)
+        # Low: at the planner's trigger (R8), counting the cartridges on their way (R13).
+        low |= fig.days_left_total is not None and at_trigger(fig.days_left_total, rules)
     state, reason = device_state(row, now, rules)
     lowest = min(percents) if percents else None
     days_min = finite(min(days)) if days else None
@@ -141,11 +146,7 @@ def _fleet_row(
         name
         for name, on in (
             ("disconnected", state == DISCONNECTED),
-            (
-                "low",
-                (lowest is not None and lowest < LOW_PERCENT)
-                or (days_min is not None and days_min < rules.trigger_days),
-            ),
+            ("low", low),
             ("high-usage", high),
             ("open-orders", open_count > 0),
         )

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from collector.replenish.daily import Supply, hints, point_of
 from collector.replenish.forecast import Forecast, Track, forecast, with_order
@@ -69,15 +70,27 @@ def device_state(row: DeviceRow, now: datetime, rules: Rules) -> tuple[str, str]
     return NO_USAGE_RATE, "no usage rate yet: waiting for the daily run"
 
 
+class FiguresNow(NamedTuple):
+    """A tracked supply's figures carried to now: percent left in the installed cartridge,
+    its days left, and the days left counting the cartridges on their way (R13)."""
+
+    percent: float | None
+    days_left: float | None
+    days_left_total: float | None
+
+
+NOT_KNOWN = FiguresNow(None, None, None)
+
+
 def stored_figures(
     stored: Iterable[StoredFigures], now: datetime
-) -> dict[tuple[str, str], tuple[float | None, float | None]]:
-    """Each tracked supply's percent and days left now, from its stored forecast figures.
+) -> dict[tuple[str, str], FiguresNow]:
+    """Each tracked supply's figures now, from the forecast figures the last run stored.
 
     The same numbers as the forecast at `now` (the level falls at the rate since the run that
     stored them), without reading the tracks: the fleet list reads every device's.
     """
-    out: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+    out: dict[tuple[str, str], FiguresNow] = {}
     for row in stored:
         fig = row.figures
         remaining, capacity, rate = (
@@ -86,13 +99,16 @@ def stored_figures(
             fig.get("rate_per_day"),
         )
         if remaining is None:
-            out[(row.serial, row.supply_id)] = (None, None)
+            out[(row.serial, row.supply_id)] = NOT_KNOWN
             continue
         elapsed = max(0.0, (now - row.updated_at).total_seconds()) / 86_400
         left = max(0.0, remaining - (rate or 0.0) * elapsed)
         percent = round(max(0.0, min(100.0, 100.0 * left / capacity)), 1) if capacity else None
         days = round(left / rate, 1) if rate else None
-        out[(row.serial, row.supply_id)] = (percent, days)
+        total = fig.get("days_left_total")
+        if total is not None and rate:
+            total = max(0.0, total - elapsed)
+        out[(row.serial, row.supply_id)] = FiguresNow(percent, days, total)
     return out
 
 

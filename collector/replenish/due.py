@@ -22,6 +22,11 @@ def guarded(last_order_day: int | None, today: int, rules: Rules) -> bool:
     return last_order_day is not None and today - last_order_day < rules.reorder_guard_days
 
 
+def at_trigger(days_left_total: float, rules: Rules) -> bool:
+    """R8: the installed cartridge and those on their way (R13) last `trigger_days` or fewer."""
+    return days_left_total <= rules.trigger_days
+
+
 def due_in(f: Forecast, last_order_day: int | None, today: int, rules: Rules) -> float | None:
     """Days until the supply is triggered (R8), 0 when today's run orders it; None: not in sight.
 
@@ -32,7 +37,7 @@ def due_in(f: Forecast, last_order_day: int | None, today: int, rules: Rules) ->
         return None
     if not math.isfinite(f.days_left_total):
         return None
-    wait = max(0.0, f.days_left_total - rules.trigger_days)
+    wait = 0.0 if at_trigger(f.days_left_total, rules) else f.days_left_total - rules.trigger_days
     if wait == 0 and guarded(last_order_day, today, rules) and not f.spike:
         assert last_order_day is not None
         return float(rules.reorder_guard_days - (today - last_order_day))

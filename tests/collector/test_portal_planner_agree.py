@@ -12,6 +12,8 @@ what that run ordered:
 - a triggered order (R8, R12's spike) was dated by the portal after the previous run, at
   this run or within one more day: the next run also counts the day's readings, which the
   portal's forecast (the last run's track, carried to now at its rate) cannot know yet;
+- the fleet list's "low" flag is on for a device exactly when a toner or ink of its device
+  page is at the trigger, counting the cartridges on their way;
 - a supply brought forward (R10, `consolidated`) was dated within `consolidation_days` of
   this run (one more day for the readings), or its device's waste container was at its
   trigger (R11 brings the black toner forward).
@@ -34,6 +36,7 @@ from sim.scenarios import SCENARIOS
 
 READINGS_DAYS = 1.0  # what one day's readings may move a forecast by, in days of supply
 TRIGGERED = ("trigger", "spike")
+ROUNDING = 0.05  # the device page's days left are to one decimal
 
 Key = tuple[str, str]
 
@@ -48,6 +51,7 @@ class Watch:
     waste_due: set[str] = field(default_factory=set)  # devices whose waste box was at trigger
     disagreements: list[str] = field(default_factory=list)
     orders: int = 0
+    lows: int = 0  # device-days "low"
 
     async def on_day(self, day: int, db: Database, now: datetime) -> None:
         """The runner's DayHook: read every device as the portal does, check, remember."""
@@ -57,6 +61,9 @@ class Watch:
         ]
         ordered = _placed(views, now)
         self.orders += len(ordered)
+        # A day on, as a customer looking the next morning sees it: both views carry the
+        # forecast to then (right after a run the run has ordered whatever was at the trigger).
+        await self._fleet_says_low(day, db, now + timedelta(days=1))
         for view in views:
             assert view is not None
             self._same_data(day, view, ordered, now)
@@ -75,6 +82,25 @@ class Watch:
             and s.days_left_total is not None
             and s.days_left_total <= self.rules.trigger_days
         }
+
+    async def _fleet_says_low(self, day: int, db: Database, now: datetime) -> None:
+        """The fleet list's "low" is the same trigger (R8, counting orders on the way, R13):
+        a device is low when a toner or ink of its device page is at the trigger."""
+        rows = {r.serial: r for r in await queries.fleet(db, SYSTEM, now=now, rules=self.rules)}
+        for d in self.fleet.devices:
+            view = await queries.device(db, SYSTEM, d.serial, now=now, rules=self.rules)
+            assert view is not None
+            days = [
+                s.days_left_total
+                for s in view.supplies
+                if s.kind in ("toner", "ink") and s.days_left_total is not None
+            ]
+            at = [d for d in days if d <= self.rules.trigger_days]
+            if any(abs(d - self.rules.trigger_days) <= ROUNDING for d in days):
+                continue  # the page shows days to one decimal: 21.0 may be 21.04
+            self.lows += bool(at)
+            if ("low" in rows[view.serial].flags) != bool(at):
+                self._say(day, (view.serial, "*"), f"fleet flags {rows[view.serial].flags}, {at=}")
 
     def _same_data(
         self, day: int, view: DeviceView, ordered: dict[Key, str], now: datetime
@@ -131,5 +157,6 @@ async def test_the_portal_and_the_planner_agree_on_a_simulated_year(tmp_path: Pa
     report = await simulate(fleet, usage, "asr", tmp_path / "sim.db", on_day=watch.on_day)
     assert watch.disagreements == []
     assert watch.orders == report["orders"] > 0
+    assert watch.lows > 0  # the "low" flag was checked while it was on, not only off
     reasons = {line["reason"] for line in report["orders_log"]}
     assert {"trigger", "consolidated", "waste-with-black"} <= reasons  # R8, R10, R11 all seen
