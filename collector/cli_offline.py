@@ -1,7 +1,7 @@
 """`asr-collector simulate` and `catalogue check`: commands without the collector's config.
 
 Is: a fleet's life replayed through the real ingest and daily run (docs/simulation-format.md),
-its report written as JSON, with a running time shown at a terminal; and supplies catalogue
+its report written as JSON, with the days done shown at a terminal; and supplies catalogue
 files checked (docs/catalogue.md), each problem named.
 Is not: the simulation (collector.simulation) or the catalogue's rules (collector.catalogue).
 """
@@ -13,16 +13,13 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from collector import catalogue
 from collector.cli_common import EXIT_CONFIG
 from collector.simulation.contract import ContractError, load_fleet, load_usage
-from collector.simulation.runner import simulate
-
-_T = TypeVar("_T")
+from collector.simulation.progress import simulate_shown
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -35,9 +32,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     started = time.perf_counter()
     what = f"simulate: {fleet.days} days of {len(fleet.devices)} devices ({args.policy})"
-    report = asyncio.run(
-        shown_while_running(simulate(fleet, usage, args.policy, args.database), what)
-    )
+    report = asyncio.run(simulate_shown(fleet, usage, args.policy, args.database, what))
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
     text = json.dumps(report, indent=1)
     if args.out == Path("-"):
@@ -51,27 +46,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-async def shown_while_running(job: Awaitable[_T], what: str) -> _T:
-    """Await `job`; meanwhile, on a terminal only, one line on stderr says how long it has run."""
-    if not sys.stderr.isatty():
-        return await job
-    started = time.monotonic()
-
-    async def tick() -> None:
-        while True:
-            elapsed = int(time.monotonic() - started)
-            sys.stderr.write(f"\r{what}: running for {elapsed // 60}:{elapsed % 60:02d}")
-            sys.stderr.flush()
-            await asyncio.sleep(1)
-
-    ticking = asyncio.create_task(tick())
-    try:
-        return await job
-    finally:
-        ticking.cancel()
-        sys.stderr.write("\r\033[K")  # the summary line takes its place
 
 
 def cmd_catalogue_check(args: argparse.Namespace) -> int:

@@ -53,7 +53,8 @@ def test_simulate_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "collector.cli", "simulate", str(fleet), str(usage)]
     code, _, shown = _on_a_terminal([*command, "--out", str(tmp_path / "a.json")])
     assert code == 0, shown
-    assert "\rsimulate: 10 days of 2 devices (asr): running for 0:0" in shown
+    assert "\rsimulate: 10 days of 2 devices (asr): day 1/10, 0:0" in shown
+    assert "\rsimulate: 10 days of 2 devices (asr): day 10/10, 0:" in shown
     assert "\r\x1b[Ksimulated 2 devices over 10 days" in shown
     done = subprocess.run(
         [*command, "--out", str(tmp_path / "b.json")],
