@@ -3,6 +3,7 @@ contract catches an upward import planted in a copy of the code."""
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import subprocess
@@ -68,6 +69,9 @@ UPWARD = [
     ("agent-face", "collector/portal/api.py", "agent.api"),
     ("simulated", "collector/fulfil/outbound.py", "collector.fulfil.simulated"),
     ("simulated", "collector/fulfil/webhook.py", "collector.fulfil.simulated_app"),
+    ("sql", "collector/portal/queries.py", "sqlalchemy"),
+    ("sql", "collector/notify/compose.py", "sqlalchemy"),
+    ("sql", "collector/simulation/runner.py", "alembic"),
 ]
 
 
@@ -85,3 +89,18 @@ def test_an_upward_import_breaks_the_contract(
     assert result.returncode == 1, result.stdout + result.stderr
     source = module.removesuffix(".py").replace("/", ".")
     assert f"{source} -> {imported}" in result.stdout, result.stdout
+
+
+def test_every_package_but_the_store_is_held_to_no_sql() -> None:
+    """A new module of the collector (or package beside it) falls under the `sql` contract:
+    it is listed there, or the contract would let it speak SQL unseen."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    listed = set(config["importlinter:contract:sql"]["source_modules"].split())
+    found = {p for p in PACKAGES if p != "collector"} | {
+        f"collector.{path.stem if path.is_file() else path.name}"
+        for path in (ROOT / "collector").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__")
+        or (path.is_dir() and (path / "__init__.py").exists() and path.name != "store")
+    }
+    assert listed == found
