@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from collector.replenish.daily import Supply, hints, point_of
-from collector.replenish.forecast import Forecast, Track, forecast, with_order
+from collector.replenish.daily import point_of
+from collector.replenish.forecast import Forecast, Hints, Track, forecast, with_order
 from collector.replenish.lifecycle import DISCONNECTED, NO_USAGE_RATE
 from collector.replenish.settings import Rules
 from collector.store.read_records import (
@@ -41,12 +41,9 @@ def supply_status(
     """The supply's forecast at `now` from its track, its `uncounted` orders counted."""
     if track is None:
         return SupplyStatus(None, None)
-    plain = Supply(
-        supply.serial, supply.supply_id, supply.kind, supply.colour, supply.sku, supply.rated_yield
-    )
-    rated, slow, waste = hints(plain)  # as the daily run forecasts it (the fleet's aside)
+    hints = Hints.of(supply.kind, supply.colour, supply.rated_yield)  # as the daily run has it
     counted = with_order(track, uncounted, None) if uncounted else track
-    f = forecast(counted, now, rules, None, rated, slow, waste)
+    f = forecast(counted, now, rules, None, hints)  # the fleet's pages per cartridge aside
     percent = None
     if f.remaining is not None and f.capacity:
         percent = round(max(0.0, min(100.0, 100.0 * f.remaining / f.capacity)), 1)

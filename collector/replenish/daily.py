@@ -17,6 +17,7 @@ from typing import Any
 
 from collector.replenish.forecast import (
     Forecast,
+    Hints,
     Install,
     Point,
     Track,
@@ -52,6 +53,11 @@ class Supply:
     colour: str | None
     sku: str | None  # the part number; None: a person must give it (issue 14)
     rated_yield: int | None = None  # pages per cartridge on the box, if known
+
+    @property
+    def hints(self) -> Hints:
+        """What its forecast needs besides its track (rated pages, slow, waste)."""
+        return Hints.of(self.kind, self.colour, self.rated_yield)
 
 
 @dataclass(frozen=True)
@@ -159,8 +165,7 @@ class _Run:
         """The supply's forecast from its track as it stands."""
         key = (supply.serial, supply.supply_id)
         same = self.fleet.get(supply.sku) if supply.sku else None
-        rated, slow, waste = hints(supply)
-        self.forecasts[key] = forecast(self.tracks[key], now, rules, same, rated, slow, waste)
+        self.forecasts[key] = forecast(self.tracks[key], now, rules, same, supply.hints)
 
 
 def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
@@ -233,7 +238,7 @@ def _advanced(snapshot: Snapshot, now: datetime, rules: Rules) -> _Run:
         points = snapshot.points.get(key)
         if track is None or points:
             same = run.fleet.get(supply.sku) if supply.sku else None
-            track, seen = advance(track or Track(), points or (), rules, same, rated_pages(supply))
+            track, seen = advance(track or Track(), points or (), rules, same, supply.hints.rated)
             run.installs.extend((key, install) for install in seen)
             run.changed.add(key)
         if key in extra:  # R14: counts in the balance, so the rules are not misled
@@ -294,29 +299,6 @@ def _candidates(snapshot: Snapshot, run: _Run, eligible: dict[str, bool]) -> lis
             )
         )
     return out
-
-
-def hints(supply: Supply) -> tuple[int | None, bool, bool]:
-    """What a supply's forecast needs besides its track: its rated pages (black toner and
-    waste only), whether a cold start takes it to last longer, whether it is a waste box."""
-    return rated_pages(supply), _slow(supply), supply.kind == "waste"
-
-
-def _slow(supply: Supply) -> bool:
-    """A colour cartridge: a cold start takes it to last longer (a waste box fills with every
-    page, like black toner empties)."""
-    colour = (supply.colour or "").lower()
-    return supply.kind != "waste" and bool(colour and "black" not in colour)
-
-
-def rated_pages(supply: Supply) -> int | None:
-    """The rated yield where it is in the device's own pages: a black (or only) toner or ink,
-    or a waste container, fills with every page. A colour cartridge's is in pages with that
-    colour, a share of the device's that nothing tells: it waits for its own cartridges'."""
-    colour = (supply.colour or "").lower()
-    if supply.kind == "waste" or not colour or "black" in colour:
-        return supply.rated_yield
-    return None
 
 
 def _fleet_yields(snapshot: Snapshot) -> dict[str, Yield]:

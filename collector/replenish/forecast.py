@@ -127,25 +127,51 @@ def _round(value: float | None) -> float | None:
     return round(value, 3)
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What a supply's forecast needs besides its track, from what the supply is.
+
+    `rated`: the rated pages per cartridge where they are in the device's own pages (a black
+    or only toner or ink, a waste container; a colour cartridge's are pages with that colour,
+    a share nothing tells). `slow`: a cold start takes it to last longer (a colour cartridge).
+    `waste`: a waste container.
+    """
+
+    rated: int | None = None
+    slow: bool = False
+    waste: bool = False
+
+    @classmethod
+    def of(cls, kind: str, colour: str | None, rated_yield: int | None) -> Hints:
+        colour = (colour or "").lower()
+        black = not colour or "black" in colour
+        return cls(
+            rated=rated_yield if kind == "waste" or black else None,
+            slow=kind != "waste" and not black,
+            waste=kind == "waste",
+        )
+
+
+NO_HINTS = Hints()
+
+
 def forecast(
     track: Track,
     now: datetime,
     rules: Rules,
     fleet: Yield | None = None,
-    rated: int | None = None,
-    slow: bool = False,
-    waste: bool = False,
+    hints: Hints = NO_HINTS,
 ) -> Forecast:
     """Where the supply stands at `now` (R7), with the R6 and R12 flags, from the best
     evidence it has: the gauge's level series; else (a gauge with no number, or a coarse one,
     or no rate from the level yet) the page counter with pages per cartridge (the device's
-    own, else `fleet`, the same part number across the fleet, else `rated`, the box's);
+    own, else `fleet`, the same part number across the fleet, else `hints.rated`, the box's);
     else a cold start (an empty, "low" or low level at a conservative default rate: R7-R9);
     else it is watched (a "some remaining" gauge until it reads empty) or cannot be forecast.
     """
     level = _by_level(track, now, rules)
     meter = track.meter
-    per = pages.pages_per_cartridge(meter, fleet, rated)
+    per = pages.pages_per_cartridge(meter, fleet, hints.rated)
     step = meter.step if track.unit == PERCENT and not track.coarse else None
     value, size = track.last_value, track.capacity or (100.0 if track.unit == PERCENT else None)
     # A coarse gauge shows 0 while less than a step is left: there only noToner is empty.
@@ -166,7 +192,7 @@ def forecast(
             by_pages = _by_pages(track, now, rules, per, value / size, "from the page counter")
     level = replace(level, why="from the gauge's level" if level.rate is not None else "")
     if empty and not level.rate and not (by_pages and by_pages.rate):
-        return _cold_start(track, rules, level, slow)  # empty: 0 days left at any rate
+        return _cold_start(track, rules, level, hints.slow)  # empty: 0 days left at any rate
     if level.rate is not None and step is None and value is not None:
         if (
             by_pages is not None
@@ -184,14 +210,14 @@ def forecast(
         lacking = "pages per cartridge" if meter.last is not None else "page counter"
         return replace(level, why=f"from the gauge's {step} % steps (no {lacking} yet)")
     if value is not None or meter.alert in (EMPTY, LOW):
-        return _cold_start(track, rules, level, slow)
+        return _cold_start(track, rules, level, hints.slow)
     if meter.blind and meter.anchor is None:
         why = (
             "the gauge never gives a level and the printer's toner alerts do not say which"
             " of its toners is low or empty"
         )
         return replace(level, basis=NONE, why=why)
-    if meter.silent and waste:
+    if meter.silent and hints.waste:
         # No alert says a waste box is full: it comes with each black toner (R11 as written).
         why = "the gauge never says how full it is: a container comes with each black toner"
         return replace(level, basis=NONE, why=why)

@@ -23,6 +23,7 @@ from collector.replenish.forecast import (
     PAGES,
     PERCENT,
     WATCH,
+    Hints,
     Point,
     Track,
     advance,
@@ -113,7 +114,7 @@ def run(points: list[Point], rated: int | None = YIELD, fleet: Yield | None = No
 
 def days_left_at(points: list[Point], day: int, **kw: object) -> float | None:
     track = run(points[: day + 1], **kw)  # type: ignore[arg-type]
-    f = forecast(track, at(day), RULES, kw.get("fleet"), kw.get("rated", YIELD))  # type: ignore[arg-type]
+    f = forecast(track, at(day), RULES, kw.get("fleet"), Hints(rated=kw.get("rated", YIELD)))  # type: ignore[arg-type]
     return f.days_left
 
 
@@ -173,7 +174,7 @@ def test_some_remaining_is_watched_until_empty_then_learned_from_the_page_counte
     # Swapped on day 31 (0 -> -3, R13): from the page counter at the rated yield.
     track = run(points[:41])
     assert track.installs == 1
-    f = forecast(track, at(40), RULES, None, YIELD)
+    f = forecast(track, at(40), RULES, None, Hints(rated=YIELD))
     assert f.basis == BY_PAGES and f.unit == PAGES
     assert f.days_left == pytest.approx(TRUTH[40], abs=1.5)
     assert "rated yield 6000 pages" in f.why
@@ -181,7 +182,7 @@ def test_some_remaining_is_watched_until_empty_then_learned_from_the_page_counte
     track = run(points[:100])
     assert len(track.meter.yields) == 1
     assert track.meter.yields[0] == pytest.approx(YIELD, rel=0.02)
-    f = forecast(track, at(99), RULES, None, 9000)  # the rated yield no longer counts
+    f = forecast(track, at(99), RULES, None, Hints(rated=9000))  # the rated yield no longer counts
     assert "1 cartridge learned" in f.why
     assert f.days_left == pytest.approx(TRUTH[99], abs=1.5)
 
@@ -192,7 +193,7 @@ def test_unknown_gauge_learns_from_the_no_toner_bit() -> None:
     assert track.installs == 2  # day 13 and day 74
     assert len(track.meter.yields) == 1
     assert track.meter.yields[0] == pytest.approx(YIELD, rel=0.02)
-    f = forecast(track, at(79), RULES, None, 9000)
+    f = forecast(track, at(79), RULES, None, Hints(rated=9000))
     assert f.basis == BY_PAGES
     assert f.days_left == pytest.approx(TRUTH[79], abs=1.5)
 
@@ -202,7 +203,7 @@ def test_a_real_yield_30_percent_below_the_rated_is_learned_after_one_cartridge(
     points = life(some_remaining, 200, start_share=0.1, real_yield=real)
     track = run(points[:120])
     assert track.meter.yields and track.meter.yields[-1] == pytest.approx(real, rel=0.03)
-    f = forecast(track, at(119), RULES, None, YIELD)
+    f = forecast(track, at(119), RULES, None, Hints(rated=YIELD))
     assert "learned" in f.why and f.capacity == pytest.approx(real, rel=0.03)
 
 
@@ -235,7 +236,7 @@ def test_coarse_gauge_reason_says_so() -> None:
     points = life(steps(25), 90)
     track = run(points)
     assert track.meter.step == 25
-    f = forecast(track, at(90), RULES, None, YIELD)
+    f = forecast(track, at(90), RULES, None, Hints(rated=YIELD))
     assert f.basis == BY_PAGES and "25 % steps" in f.why
 
 
@@ -251,7 +252,7 @@ def test_a_cartridge_put_in_while_dark_is_reconciled_from_the_page_counter() -> 
     back = Point(at(130), 0.0, 100.0, PERCENT, "measured", 100 * 29 + 9000, "empty")
     track, installs = advance(track, [back], RULES, None, YIELD)
     assert len(installs) == 1 and track.balance == 0
-    f = forecast(track, at(130), RULES, None, YIELD)
+    f = forecast(track, at(130), RULES, None, Hints(rated=YIELD))
     assert f.days_left_total == 0.0
 
 
