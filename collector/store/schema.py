@@ -45,6 +45,8 @@ from collector.store.tables.replenish import asr_devices as asr_devices
 from collector.store.tables.replenish import asr_supplies as asr_supplies
 from collector.store.tables.replenish import contacts as contacts
 from collector.store.tables.replenish import device_states as device_states
+from collector.store.tables.replenish import plan_chunks as plan_chunks
 from collector.store.tables.replenish import plan_runs as plan_runs
+from collector.store.tables.replenish import plan_work as plan_work
 from collector.store.tables.replenish import supply_events as supply_events
 from collector.store.tables.replenish import supply_tracks as supply_tracks

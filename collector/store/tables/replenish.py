@@ -9,6 +9,7 @@ Is not: what was ordered and shipped (collector.store.tables.orders).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -47,6 +48,7 @@ asr_devices = Table(
     Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),  # R10, R18
     Column("model", Text),
     Column("registered_at", UTCDateTime, nullable=False),  # R4
+    Index("ix_asr_devices_contact_id", "contact_id"),  # the daily run's chunks (issue 16)
 )
 
 asr_supplies = Table(
@@ -92,6 +94,34 @@ plan_runs = Table(
     Column("finished_at", UTCDateTime, nullable=False),
     Column("received_until", UTCDateTime, nullable=False),  # readings up to here were applied
     Column("counts", Json, nullable=False),
+)
+
+# The daily run in chunks (issue 16, collector.store.plan_chunks): the run's shared work...
+plan_work = Table(
+    "plan_work",
+    metadata,
+    Column("run_id", Id, ForeignKey("plan_runs.id"), primary_key=True),
+    Column("since", UTCDateTime, nullable=False),  # readings received after this are new
+    Column("yields", Json, nullable=False),  # the fleet's pages per cartridge, by part number
+    Column("chunks", Integer, nullable=False),
+    Column("groups", Integer, nullable=False),  # (customer, contact) pairs at the start
+    Column("done_at", UTCDateTime),  # NULL: a chunk is not planned yet
+)
+
+# ...and its chunks: the devices whose contact id is in (after_contact, through_contact].
+plan_chunks = Table(
+    "plan_chunks",
+    metadata,
+    Column("run_id", Id, ForeignKey("plan_work.run_id"), nullable=False),
+    Column("chunk", Integer, nullable=False),
+    Column("after_contact", BigInteger, nullable=False),
+    Column("through_contact", BigInteger),  # NULL: to the end
+    Column("groups", Integer, nullable=False),
+    Column("devices", Integer, nullable=False),
+    Column("done_at", UTCDateTime),  # set in the transaction that wrote the chunk's outcome
+    Column("worker", Text),
+    Column("counts", Json),
+    PrimaryKeyConstraint("run_id", "chunk"),
 )
 
 
