@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
@@ -19,21 +20,17 @@ from collector.errors import InvalidRequest
 from collector.portal import changes, queries
 from collector.portal.auth import login_required
 from collector.portal.chart import level_chart
-from collector.portal.errors import Forbidden, NotFound
 from collector.portal.page_kit import (
     ROUTES,
-    csrf_refused_page,
     error_page,
-    forbidden_page,
     form_int,
     form_text,
     logged_in,
     not_found_page,
-    posted_form,
+    posted_change,
     render,
     request_db,
     request_now,
-    see_other,
 )
 from collector.records import Principal
 
@@ -153,15 +150,11 @@ def _supply_name(supply: queries.SupplyView) -> str:
 @login_required
 async def extra_order(request: web.Request) -> web.Response:
     """R14: the helpdesk records an extra order for a device (it counts in the balance)."""
-    principal = await logged_in(request)
     serial = request.match_info["serial"]
-    try:
-        form = await posted_form(request)
-    except web.HTTPForbidden:
-        return await csrf_refused_page(request)
     db, now = request_db(request), request_now(request)
-    supply_id = form_text(form, "supply_id")
-    try:
+
+    async def apply(principal: Principal, form: Mapping[str, Any]) -> tuple[str, str]:
+        supply_id = form_text(form, "supply_id")
         quantity = form_int(form, "quantity")
         shipment_id = await changes.record_extra(
             db,
@@ -173,18 +166,16 @@ async def extra_order(request: web.Request) -> web.Response:
             now,
             request.app[CONFIG].rules().waste_per_black,
         )
-    except NotFound:
-        return await not_found_page(request, "device")
-    except Forbidden as err:
-        return await forbidden_page(request, err)
-    except InvalidRequest as err:
+        message = f"Extra order recorded: {quantity} × {supply_id} (shipment {shipment_id})."
+        return message, f"/devices/{serial}"
+
+    async def again(
+        principal: Principal, form: Mapping[str, Any], err: InvalidRequest
+    ) -> web.Response:
         view = await queries.device(db, principal, serial, now=now)
         if view is None:
             return await not_found_page(request, "device")
         values = {k: form_text(form, k) for k in ("supply_id", "quantity", "note")}
         return await _device(request, principal, view, status=400, error=err, values=values)
-    raise await see_other(
-        request,
-        f"Extra order recorded: {quantity} × {supply_id} (shipment {shipment_id}).",
-        f"/devices/{serial}",
-    )
+
+    return await posted_change(request, "device", apply, again)

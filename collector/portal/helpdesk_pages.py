@@ -17,20 +17,15 @@ from aiohttp import web
 from collector.errors import InvalidRequest
 from collector.portal import helpdesk, quarantine
 from collector.portal.auth import login_required
-from collector.portal.errors import Forbidden, NotFound
 from collector.portal.page_kit import (
     ROUTES,
-    csrf_refused_page,
     error_page,
-    forbidden_page,
     form_text,
     logged_in,
-    not_found_page,
-    posted_form,
+    posted_change,
     render,
     request_db,
     request_now,
-    see_other,
 )
 from collector.records import Principal
 
@@ -82,27 +77,23 @@ async def queue_page(request: web.Request) -> web.Response:
 @login_required
 async def give_part_number(request: web.Request) -> web.Response:
     """The helpdesk gives a supply's part number; 303 back to the queue with what happened."""
-    principal = await logged_in(request)
     serial, supply_id = request.match_info["serial"], request.match_info["supply_id"]
-    try:
-        form = await posted_form(request)
-    except web.HTTPForbidden:
-        return await csrf_refused_page(request)
-    number = form_text(form, "part_number")
-    try:
+
+    async def apply(principal: Principal, form: Mapping[str, Any]) -> tuple[str, str]:
+        number = form_text(form, "part_number")
         released = await helpdesk.set_part_number(
             request_db(request), principal, serial, supply_id, number, request_now(request)
         )
-    except NotFound:
-        return await not_found_page(request, "supply")
-    except Forbidden as err:
-        return await forbidden_page(request, err)
-    except InvalidRequest as err:
+        sent = f"; {len(released)} waiting order(s) sent to the warehouse" if released else ""
+        return f"Part number {number.strip()} set for {serial}, {supply_id}{sent}.", "/helpdesk"
+
+    async def again(
+        principal: Principal, form: Mapping[str, Any], err: InvalidRequest
+    ) -> web.Response:
         form_id = f"{serial}/{supply_id}"
         return await _queue(request, principal, status=400, error=err, form_id=form_id, values=form)
-    sent = f"; {len(released)} waiting order(s) sent to the warehouse" if released else ""
-    message = f"Part number {number.strip()} set for {serial}, {supply_id}{sent}."
-    raise await see_other(request, message, "/helpdesk")
+
+    return await posted_change(request, "supply", apply, again)
 
 
 # --- the quarantine (helpdesk) -------------------------------------------------------------

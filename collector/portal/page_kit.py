@@ -3,13 +3,15 @@
 Is: the one RouteTableDef every page module adds to (collector.portal.pages gathers them), the
 autoescaped template environment with its filters, and the helpers a page handler uses: who
 is logged in, rendering with the base context (CSRF token, flash message, no-store headers),
-the 403/404/400 pages, the posted form with its CSRF check, the 303 with a flash message.
+the 403/404/400 pages, the posted form with its CSRF check, the 303 with a flash message, a
+change from a posted form with its answers (posted_change), and a path's id (path_id).
 Is not: a page (collector.portal.pages, .device_pages, .site_pages, .helpdesk_pages).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from collector.portal.auth import (
     csrf_token,
     current,
 )
-from collector.portal.errors import Forbidden
+from collector.portal.errors import Forbidden, NotFound
 from collector.records import Principal
 from collector.store.database import Database
 
@@ -208,6 +210,56 @@ async def see_other(request: web.Request, message: str, location: str) -> web.HT
     session = await aiohttp_session.get_session(request)
     session[FLASH] = message
     return web.HTTPSeeOther(location)
+
+
+# A change's work: from who posted the form, the flash message and where the 303 goes.
+Apply = Callable[[Principal, Mapping[str, Any]], Awaitable[tuple[str, str]]]
+# The form's page again, with the error (400), for a form that did not pass.
+Again = Callable[[Principal, Mapping[str, Any], InvalidRequest], Awaitable[web.Response]]
+
+
+async def posted_change(
+    request: web.Request, what: str, apply: Apply, again: Again
+) -> web.Response:
+    """A change from a posted form: the 403 page if the CSRF check refuses the form, else `apply`;
+    its NotFound the 404 page of `what`, Forbidden the 403 page, InvalidRequest `again`; else
+    the 303 with apply's message."""
+    principal = await logged_in(request)
+    try:
+        form = await posted_form(request)
+    except web.HTTPForbidden:
+        return await csrf_refused_page(request)
+    try:
+        message, location = await apply(principal, form)
+    except NotFound:
+        return await not_found_page(request, what)
+    except Forbidden as err:
+        return await forbidden_page(request, err)
+    except InvalidRequest as err:
+        return await again(principal, form, err)
+    raise await see_other(request, message, location)
+
+
+IdHandler = Callable[[web.Request, int], Awaitable[web.Response]]
+
+
+def path_id(
+    name: str, what: str
+) -> Callable[[IdHandler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """A handler given the path's `name` as a row id; the 404 page of `what` if not a number."""
+
+    def wrap(handler: IdHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        @functools.wraps(handler)
+        async def parsed(request: web.Request) -> web.Response:
+            try:
+                row_id = int(request.match_info[name])
+            except ValueError:
+                return await not_found_page(request, what)
+            return await handler(request, row_id)
+
+        return parsed
+
+    return wrap
 
 
 def local_target(target: str | None) -> str:

@@ -9,7 +9,7 @@ Is not: who may change what, or the writes (collector.portal.changes).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -17,21 +17,18 @@ from aiohttp import web
 from collector.errors import InvalidRequest
 from collector.portal import changes, queries
 from collector.portal.auth import login_required
-from collector.portal.errors import Forbidden, NotFound
 from collector.portal.page_kit import (
     LANGUAGE_LABELS,
     ROUTES,
-    csrf_refused_page,
-    forbidden_page,
+    Apply,
     form_int,
     form_text,
     logged_in,
-    not_found_page,
-    posted_form,
+    path_id,
+    posted_change,
     render,
     request_db,
     request_now,
-    see_other,
 )
 from collector.records import Principal
 
@@ -85,49 +82,28 @@ async def _sites(
 
 
 async def _change(
-    request: web.Request,
-    form_id: str,
-    fields: tuple[str, ...],
-    done: str,
-    location: str,
-    apply: Callable[[Principal, Mapping[str, Any]], Awaitable[None]],
+    request: web.Request, form_id: str, fields: tuple[str, ...], apply: Apply
 ) -> web.Response:
-    """One R18 change from a form: 303 with a flash; the form again; or the 403/404 page."""
-    principal = await logged_in(request)
-    try:
-        form = await posted_form(request)
-    except web.HTTPForbidden:
-        return await csrf_refused_page(request)
-    try:
-        await apply(principal, form)
-    except NotFound:
-        return await not_found_page(request, "site, contact or device")
-    except Forbidden as err:
-        return await forbidden_page(request, err)
-    except InvalidRequest as err:
+    """One R18 change from a form (posted_change): its error shown on /sites at `form_id`."""
+
+    async def again(
+        principal: Principal, form: Mapping[str, Any], err: InvalidRequest
+    ) -> web.Response:
         values = {k: form_text(form, k) for k in fields}
         return await _sites(
             request, principal, status=400, form_id=form_id, error=err, values=values
         )
-    raise await see_other(request, done, location)
 
-
-def _path_int(request: web.Request, name: str) -> int | None:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        return None
+    return await posted_change(request, "site, contact or device", apply, again)
 
 
 @ROUTES.post("/sites/{site_id}")
 @login_required
-async def change_site(request: web.Request) -> web.Response:
+@path_id("site_id", "site")
+async def change_site(request: web.Request, site_id: int) -> web.Response:
     """R18: a site's shipping address."""
-    site_id = _path_int(request, "site_id")
-    if site_id is None:
-        return await not_found_page(request, "site")
 
-    async def apply(principal: Principal, form: Mapping[str, Any]) -> None:
+    async def apply(principal: Principal, form: Mapping[str, Any]) -> tuple[str, str]:
         await changes.change_site_address(
             request_db(request),
             principal,
@@ -135,26 +111,18 @@ async def change_site(request: web.Request) -> web.Response:
             form_text(form, "address"),
             request_now(request),
         )
+        return "Shipping address changed.", f"/sites#site-{site_id}"
 
-    return await _change(
-        request,
-        f"site-{site_id}",
-        ("address",),
-        "Shipping address changed.",
-        f"/sites#site-{site_id}",
-        apply,
-    )
+    return await _change(request, f"site-{site_id}", ("address",), apply)
 
 
 @ROUTES.post("/contacts/{contact_id}")
 @login_required
-async def change_contact(request: web.Request) -> web.Response:
+@path_id("contact_id", "contact")
+async def change_contact(request: web.Request, contact_id: int) -> web.Response:
     """R18: a supplies contact's email, name and language."""
-    contact_id = _path_int(request, "contact_id")
-    if contact_id is None:
-        return await not_found_page(request, "contact")
 
-    async def apply(principal: Principal, form: Mapping[str, Any]) -> None:
+    async def apply(principal: Principal, form: Mapping[str, Any]) -> tuple[str, str]:
         await changes.change_contact(
             request_db(request),
             principal,
@@ -164,15 +132,10 @@ async def change_contact(request: web.Request) -> web.Response:
             form_text(form, "language"),
             request_now(request),
         )
+        return "Supplies contact changed.", f"/sites#contact-{contact_id}"
 
-    return await _change(
-        request,
-        f"contact-{contact_id}",
-        ("email", "display_name", "language"),
-        "Supplies contact changed.",
-        f"/sites#contact-{contact_id}",
-        apply,
-    )
+    fields = ("email", "display_name", "language")
+    return await _change(request, f"contact-{contact_id}", fields, apply)
 
 
 @ROUTES.post("/devices/{serial}/assignment")
@@ -181,7 +144,7 @@ async def assign_device(request: web.Request) -> web.Response:
     """R18: which site a device ships to and which contact is told (R10 groups by these)."""
     serial = request.match_info["serial"]
 
-    async def apply(principal: Principal, form: Mapping[str, Any]) -> None:
+    async def apply(principal: Principal, form: Mapping[str, Any]) -> tuple[str, str]:
         await changes.assign_device(
             request_db(request),
             principal,
@@ -190,15 +153,9 @@ async def assign_device(request: web.Request) -> web.Response:
             form_int(form, "contact_id"),
             request_now(request),
         )
+        return f"Device {serial}: site and contact changed.", f"/sites#device-{serial}"
 
-    return await _change(
-        request,
-        f"device-{serial}",
-        ("site_id", "contact_id"),
-        f"Device {serial}: site and contact changed.",
-        f"/sites#device-{serial}",
-        apply,
-    )
+    return await _change(request, f"device-{serial}", ("site_id", "contact_id"), apply)
 
 
 # --- registration (R4) ---------------------------------------------------------------------
@@ -248,13 +205,9 @@ async def _register(
 @login_required
 async def register(request: web.Request) -> web.Response:
     """R4: register a reporting device with its site and contact (a confirmation email)."""
-    principal = await logged_in(request)
-    try:
-        form = await posted_form(request)
-    except web.HTTPForbidden:
-        return await csrf_refused_page(request)
-    serial = form_text(form, "serial")
-    try:
+
+    async def apply(principal: Principal, form: Mapping[str, Any]) -> tuple[str, str]:
+        serial = form_text(form, "serial")
         await changes.register_device(
             request_db(request),
             principal,
@@ -263,15 +216,15 @@ async def register(request: web.Request) -> web.Response:
             form_int(form, "contact_id"),
             request_now(request),
         )
-    except NotFound:
-        return await not_found_page(request, "device")
-    except Forbidden as err:
-        return await forbidden_page(request, err)
-    except InvalidRequest as err:
+        return (
+            f"Device {serial} registered: a confirmation email is on its way.",  # R4
+            f"/devices/{serial}",
+        )
+
+    async def again(
+        principal: Principal, form: Mapping[str, Any], err: InvalidRequest
+    ) -> web.Response:
         values = {k: form_text(form, k) for k in ("serial", "site_id", "contact_id")}
         return await _register(request, principal, status=400, error=err, values=values)
-    raise await see_other(
-        request,
-        f"Device {serial} registered: a confirmation email is on its way.",  # R4
-        f"/devices/{serial}",
-    )
+
+    return await posted_change(request, "device", apply, again)
