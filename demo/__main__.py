@@ -15,7 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
-from demo.pipeline import Options, run
+from demo.pipeline import run
+from demo.world import Options
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 

@@ -17,6 +17,8 @@ The clock is the demo's: it jumps from one moment of a simulated day to the next
 06:30 and 17:00, the push, the daily run at 23:00), so weeks pass in a minute or two. The
 simulated days end yesterday: after them the clock is the real one, so the portal (served on
 with `--serve`) shows the fleet as of now.
+This module starts the parts and runs the days; the world they live in is demo.world, a
+day is demo.days, the closing figures are demo.summary, their words demo.words.
 Is not: a load test (bench/), nor a second implementation of anything: each step calls the
 code the services run, at the moment their schedules would.
 """
@@ -27,19 +29,14 @@ import asyncio
 import base64
 import logging
 import secrets
-import shutil
 import ssl
-from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import func, select
 
 from agent.config import CollectorSection as AgentCollectorSection
 from agent.config import SpoolSection
@@ -57,420 +54,30 @@ from collector.app import create_app
 from collector.appkeys import COLLECTOR
 from collector.config import CollectorConfig, MailSection, WarehouseSection
 from collector.customers import apply, load_customers
-from collector.daily_run import run_plan
 from collector.fulfil import signing
 from collector.fulfil.outbound import Dispatcher
 from collector.fulfil.simulated_app import SERVICE, simulated_warehouse_app
 from collector.notify.outbox import Mailer
-from collector.replenish.settings import Rules
 from collector.store import people
-from collector.store.database import Database
-from collector.store.schema import (
-    asr_supplies,
-    device_states,
-    notifications,
-    orders,
-    readings,
-    shipment_events,
-    shipments,
-    supply_tracks,
-)
 from collector.tls import fingerprint, self_signed, server_context
+from demo.days import Demo, SiteAgent
 from demo.mailbox import SmtpSink
 from demo.printers import DemoPrinter
+from demo.summary import summary
+from demo.world import (
+    CUSTOMERS,
+    HELPDESK,
+    SEED,
+    USERS,
+    DemoClock,
+    Options,
+    fresh_state_dir,
+    places,
+)
 from sim.fleet import community
 from sim.responder import Responder
 
 log = logging.getLogger(__name__)
-
-ROOT = Path(__file__).resolve().parents[1]
-CUSTOMERS = ROOT / "examples" / "demo" / "customers.toml"
-HELPDESK = "helpdesk@dealer.example"
-SEED = 7
-# Where the printers are: (customer, site, supplies contact, how many), in printer order.
-LAYOUT = (
-    ("rossi", "milano", "anna", 4),
-    ("rossi", "milano", "marco", 2),
-    ("dupont", "lyon", "claire", 5),
-    ("dupont", "paris", "claire", 4),
-    ("harbour", "leeds", "sam", 5),
-    ("harbour", "leeds", "luca", 4),
-)
-# Portal users: name, role, customer. Who registers a device (R4): the customer's own user
-# for self-service customers, the helpdesk for MPS ones.
-USERS = (
-    ("helpdesk", "helpdesk", None),
-    ("anna", "customer", "rossi"),
-    ("claire", "customer", "dupont"),
-    ("sam", "customer", "harbour"),
-)
-REGISTERS = {"rossi": "anna", "dupont": "helpdesk", "harbour": "sam"}
-# What the demo's helpdesk answers for the SimLaser M460dn, a model no catalogue knows.
-PART_NUMBERS = {"black": "SL-TN-K-M460", "waste": "SL-WT-M460"}
-INSTALL_AT_PERCENT = 5.0  # the customer puts a delivered cartridge in when this low
-POLLS = (time(6, 30), time(17, 0))  # before office hours (power-save asleep), and after
-PLAN_AT = time(23, 0)
-
-
-@dataclass(frozen=True)
-class Options:
-    """What `python -m demo` was asked for."""
-
-    state_dir: Path
-    days: int = 60
-    printers: int = 24
-    port: int = 8443
-    serve: bool = False
-    dark_from: int = 3  # the day one printer is switched off ...
-    dark_until: int = 22  # ... and back on (R16: disconnected after 7 days, then reconnected)
-
-
-class DemoClock:
-    """The time every part sees: set by the demo while it runs, the real one after."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self.live = False
-
-    def __call__(self) -> datetime:
-        return datetime.now(timezone.utc) if self.live else self._now
-
-    def set(self, when: datetime) -> None:
-        self._now = max(self._now, when)
-
-
-@dataclass
-class SiteAgent:
-    """One enrolled agent and its spool, reading its site's printers."""
-
-    site: str
-    work: AgentWork
-    spool: Spool
-
-
-@dataclass
-class Demo:
-    """The running pipeline: what each simulated day drives."""
-
-    options: Options
-    clock: DemoClock
-    rules: Rules
-    db: Database
-    http: aiohttp.ClientSession  # the portal API's client, trusting the collector's pin
-    base_url: str
-    printers: list[DemoPrinter]
-    places: list[tuple[str, str, str]]
-    agents: list[SiteAgent]
-    dispatcher: Dispatcher
-    warehouse: Any  # collector.fulfil.simulated_app.WarehouseService
-    mailer: Mailer
-    sink: SmtpSink
-    tokens: dict[str, str]  # API token per portal user
-    say: Callable[[str], None]
-    installs: int = 0
-    used: Counter[int] = field(default_factory=Counter)  # cartridges put in, by order line
-    waiting: set[tuple[str, str]] = field(default_factory=set)  # lines waiting for a part number
-    answered: int = 0  # part numbers the helpdesk gave
-    needed: int = 0  # supplies in the queue for a part number, at the last look
-
-    @property
-    def dark(self) -> DemoPrinter:
-        """The printer that is switched off for a while: the first of Sam's in Leeds."""
-        return self.printers[self.places.index(("harbour", "leeds", "sam"))]
-
-    @property
-    def unregistered(self) -> DemoPrinter:
-        """The printer nobody registers: it reports, and waits in the portal's list (R4)."""
-        return self.printers[-1]
-
-    async def day(self, number: int, date: datetime) -> None:
-        """One simulated day, each part at the moment its schedule would run it."""
-        dark = self.options.dark_from <= number < self.options.dark_until
-        if dark != self.dark.dark:
-            self.dark.dark = dark
-            self.say(f"   {self.dark.serial} is switched {'off' if dark else 'on again'}")
-        read = await self._poll(date, POLLS[0])
-        self.clock.set(_at(date, time(7, 0)))
-        mails = await self.exchange()
-        await self._helpdesk()
-        installed = await self._install()
-        pages = sum(p.print_day(date.weekday() < 5) for p in self.printers)
-        read += await self._poll(date, POLLS[1])
-        self.clock.set(_at(date, time(17, 5)))
-        for agent in self.agents:
-            await agent.work.push()
-        if number == 0:
-            await self.register()
-        self.clock.set(_at(date, PLAN_AT))
-        result = await run_plan(self.db, self.rules, self.clock())
-        placed = int(result.counts.get("shipments", 0)) if result.ran else 0
-        self.clock.set(_at(date, time(23, 5)))
-        mails += await self.exchange()
-        states = Counter(
-            memory.state or "new"
-            for agent in self.agents
-            for memory in agent.work.state.printers.values()
-        )
-        self.say(
-            f"day {number + 1:>2} {date:%a %d %b}: {pages:>5} pages printed;"
-            f" {read:>2} readings from {len(POLLS)} polls of {len(self.printers)} printers"
-            f" (at the last: {_counts(states, PRINTER_WORDS)});"
-            f" {placed} shipment(s) placed, {installed} cartridge(s) put in, {mails} email(s)"
-        )
-
-    async def _poll(self, date: datetime, at: time) -> int:
-        self.clock.set(_at(date, at))
-        for printer in self.printers:
-            printer.set_hour(at.hour)
-        before = sum(agent.spool.stats().last_seq for agent in self.agents)
-        await asyncio.gather(*(agent.work.poll() for agent in self.agents))
-        return sum(agent.spool.stats().last_seq for agent in self.agents) - before
-
-    async def exchange(self) -> int:
-        """The outboxes: new shipments to the warehouse, its updates back, the mail; emails."""
-        now = self.clock()
-        await self.dispatcher.send_due(now)
-        await self.warehouse.push(now)
-        before = len(self.sink.mailbox.mails)
-        await self.mailer.send_due(now)
-        for mail in self.sink.mailbox.mails[before:]:
-            self.say(f"   mail to {mail.to} [{mail.language}]: {mail.subject}")
-        return len(self.sink.mailbox.mails) - before
-
-    async def register(self) -> None:
-        """The customers (the helpdesk for the MPS one) register the devices that report (R4)."""
-        sites = await self._api("helpdesk", "GET", "/sites")
-        site_ids = {(s["customer_id"], s["name"]): s["id"] for s in sites["sites"]}
-        contact_ids = {
-            (s["customer_id"], c["name"]): c["id"] for s in sites["sites"] for c in s["contacts"]
-        }
-        for printer, (customer, site, contact) in zip(self.printers, self.places):
-            if printer is self.unregistered:
-                continue
-            body = {
-                "site_id": site_ids[customer, site],
-                "contact_id": contact_ids[customer, contact],
-            }
-            user = REGISTERS[customer]
-            await self._api(user, "POST", f"/devices/{printer.serial}/registration", body)
-        self.say(
-            f"   {len(self.printers) - 1} devices registered through the portal's API;"
-            f" {self.unregistered.serial} is left for you to register"
-        )
-
-    async def _api(self, user: str, method: str, path: str, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
-        url = f"{self.base_url}/api/v1/portal{path}"
-        async with self.http.request(method, url, json=body, headers=headers) as response:
-            payload = await response.json()
-            if response.status >= 300:
-                raise RuntimeError(f"{method} {path} as {user}: {response.status} {payload}")
-            return payload
-
-    async def _helpdesk(self) -> None:
-        """The helpdesk's queue, each morning: an order line that waited since yesterday for
-        a part number (a model no catalogue knows) gets one, and its shipment goes out.
-        Supplies without an order wait on in the queue, for you to see in the portal."""
-        queue = await self._api("helpdesk", "GET", "/helpdesk/queue")
-        waiting = {
-            (row["serial"], row["supply_id"])
-            for row in queue["part_numbers_needed"]
-            if row["waiting_lines"]
-        }
-        for serial, supply_id in sorted(waiting & self.waiting):
-            number = PART_NUMBERS.get(supply_id, f"SL-{supply_id.upper()}-M460")
-            path = f"/devices/{serial}/supplies/{supply_id}/part-number"
-            answer = await self._api("helpdesk", "PUT", path, {"part_number": number})
-            released = ", ".join(answer["released"]) or "none yet"
-            self.say(f"   helpdesk: {serial} {supply_id} is {number}; released {released}")
-            self.answered += 1
-        self.waiting = waiting - self.waiting
-        self.needed = len(queue["part_numbers_needed"])
-
-    async def _install(self) -> int:
-        """The customer puts delivered cartridges in the printers that run low (R13)."""
-        lines = await self.db.read(
-            lambda c: c.execute(
-                select(orders.c.id, orders.c.serial, asr_supplies.c.supply_index, orders.c.quantity)
-                .join(shipments, shipments.c.id == orders.c.shipment_id)
-                .join(
-                    asr_supplies,
-                    (asr_supplies.c.serial == orders.c.serial)
-                    & (asr_supplies.c.supply_id == orders.c.supply_id),
-                )
-                .where(shipments.c.status == "delivered")
-                .order_by(orders.c.id)
-            ).all()
-        )
-        by_serial = {p.serial: p for p in self.printers}
-        done = 0
-        for line_id, serial, supply_index, quantity in lines:
-            printer = by_serial.get(serial)
-            if self.used[line_id] >= quantity or printer is None:
-                continue
-            index = int(str(supply_index).rsplit(".", 1)[-1])
-            if printer.low(index, INSTALL_AT_PERCENT) and printer.install(index):
-                self.used[line_id] += 1
-                done += 1
-        self.installs += done
-        return done
-
-    async def summary(self) -> list[str]:
-        """The closing figures: devices, readings, orders, shipments, emails."""
-
-        def read(c: Any) -> dict[str, Any]:
-            return {
-                "readings": c.execute(select(func.count()).select_from(readings)).scalar_one(),
-                "states": dict(
-                    c.execute(
-                        select(device_states.c.state, func.count()).group_by(device_states.c.state)
-                    ).all()
-                ),
-                "lines": c.execute(select(func.count()).select_from(orders)).scalar_one(),
-                "cartridges": c.execute(select(func.sum(orders.c.quantity))).scalar_one() or 0,
-                "shipments": dict(
-                    c.execute(
-                        select(shipments.c.status, func.count()).group_by(shipments.c.status)
-                    ).all()
-                ),
-                "backordered": c.execute(
-                    select(func.count(func.distinct(shipment_events.c.shipment_id))).where(
-                        shipment_events.c.status == "backordered"
-                    )
-                ).scalar_one(),
-                "notices": dict(
-                    c.execute(
-                        select(notifications.c.kind, func.count()).group_by(notifications.c.kind)
-                    ).all()
-                ),
-            }
-
-        figures = await self.db.read(read)
-        gauges = await self._gauges()
-        mails = self.sink.mailbox.mails
-        languages = Counter(m.language for m in mails)
-        registered = [p for p in self.printers if p is not self.unregistered]
-        dry = sum(p.stock_out_days for p in registered)
-        return [
-            f"devices    {len(self.printers)} printers, {len(registered)} registered:"
-            f" {_counts(Counter(figures['states']), DEVICE_WORDS)}",
-            f"readings   {figures['readings']} stored by the collector",
-            f"orders     {figures['lines']} order lines, {figures['cartridges']} cartridges;"
-            f" {self.installs} put in by the customers",
-            f"toner      registered printers out of toner: {dry} printer-day(s);"
-            f" {self.unregistered.serial}, not registered, ran dry for"
-            f" {self.unregistered.stock_out_days} working day(s)",
-            f"shipments  {sum(figures['shipments'].values())}:"
-            f" {_counts(Counter(figures['shipments']))}; {figures['backordered']} were backordered",
-            f"emails     {len(mails)} received by the SMTP sink ({_counts(languages)}):"
-            f" {_counts(Counter(figures['notices']), EMAIL_WORDS)}",
-            *gauges,
-            f"helpdesk   {self.answered} part number(s) given for the SimLaser M460dn, a model no"
-            f" catalogue knows (its shipments waited for them); {self.needed} supply(ies) in"
-            " the queue for one",
-        ]
-
-    async def _gauges(self) -> list[str]:
-        """A line per printer whose gauge is not exact: what ASR made of it (issue 14)."""
-        odd = [p for p in self.printers if p.gauge != "exact" and p is not self.unregistered]
-
-        def read(c: Any) -> dict[str, tuple[int, Any]]:
-            out = {}
-            for p in odd:
-                ordered = c.execute(
-                    select(func.coalesce(func.sum(orders.c.quantity), 0)).where(
-                        orders.c.serial == p.serial
-                    )
-                ).scalar_one()
-                why = c.execute(
-                    select(supply_tracks.c.forecast)
-                    .where(supply_tracks.c.serial == p.serial)
-                    .order_by(supply_tracks.c.supply_id)
-                ).first()
-                out[p.serial] = (ordered, why[0].get("why") if why else None)
-            return out
-
-        found = await self.db.read(read)
-        names = {"some-remaining": '"some remaining"', "steps:25": "steps of 25 %"}
-        return [
-            f"gauge      {p.serial} ({names.get(p.gauge, p.gauge)}):"
-            f" {found[p.serial][0]} cartridge(s) ordered, {p.stock_out_days} day(s) out;"
-            f" black: {found[p.serial][1] or 'no forecast yet'}"
-            for p in odd
-        ]
-
-
-def _at(date: datetime, at: time) -> datetime:
-    return datetime.combine(date.date(), at, tzinfo=timezone.utc)
-
-
-# What the summary says for a registered device's state (collector/replenish/lifecycle.py),
-# in a customer's words.
-DEVICE_WORDS = {
-    "disconnected": "not heard from (disconnected)",
-    "no-usage-rate": "still learning their usage",
-    "no-toner-pending": "no toner due",
-    "activation": "toner due, not ordered yet",
-    "toner-ordered": "toner on its way",
-    "toner-delivered": "toner delivered, not put in yet",
-    "toner-replaced": "new toner put in",
-}
-# And for each kind of email (collector/notify/compose.py, KINDS), what it tells the reader.
-EMAIL_WORDS = {
-    "registered": "device registered",
-    "order_placed": "order placed",
-    "shipped": "order shipped",
-    "backordered": "order delayed (backordered)",
-    "backorder_shipped": "delayed order shipped",
-    "disconnected": "printer not heard from",
-    "disconnected_followup": "printer still not heard from",
-    "reconnected": "printer heard from again",
-}
-# And for a printer as its agent saw it at the day's last poll (agent/poller.py).
-PRINTER_WORDS = {
-    "answering": "answering",
-    "asleep": "asleep (power-save)",
-    "unreachable": "not answering",
-    "refused": "refusing the credentials",
-    "not-a-printer": "not a printer",
-    "faulty": "answering garbled",
-    "new": "not polled yet",
-}
-
-
-def _counts(counter: Counter[str], words: dict[str, str] | None = None) -> str:
-    named = Counter[str]()
-    for name, n in counter.items():
-        named[(words or {}).get(name, name)] += n
-    return ", ".join(f"{n} {name}" for name, n in sorted(named.items())) or "none"
-
-
-def _places(count: int) -> list[tuple[str, str, str]]:
-    """Each printer's (customer, site, contact): LAYOUT's shares scaled to `count` printers."""
-    total = sum(share for *_, share in LAYOUT)
-    out: list[tuple[str, str, str]] = []
-    for customer, site, contact, share in LAYOUT:
-        out += [(customer, site, contact)] * max(1, round(share * count / total))
-    while len(out) < count:
-        out.append(out[-1])
-    return out[:count]
-
-
-MARKER = ".asr-demo"  # marks a state directory as the demo's, which a new run may wipe
-
-
-def fresh_state_dir(path: Path) -> Path:
-    """An empty state directory for this run: the last run's is wiped (a run starts clean)."""
-    if path.exists():
-        if not (path / MARKER).exists() and any(path.iterdir()):
-            raise SystemExit(
-                f"{path} exists and is not a demo state directory (no {MARKER} in it):"
-                " not wiping it; choose another --state-dir"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    (path / MARKER).write_text("made by `python -m demo`; wiped by its next run\n")
-    return path
 
 
 async def _serve(
@@ -509,7 +116,7 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
     clock = DemoClock(start)
     async with AsyncExitStack() as stack:
         profile = load_profile()
-        places = _places(options.printers)
+        layout = places(options.printers)
         printers = [
             DemoPrinter.make(profile, n, SEED, community(n)) for n in range(options.printers)
         ]
@@ -600,7 +207,7 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
         agents = []
         link = AgentCollectorSection(url=base_url, ca_file=cert, pin_sha256=pin)
         spooling = SpoolSection()
-        for customer, site in dict.fromkeys((c, s) for c, s, _ in places):
+        for customer, site in dict.fromkeys((c, s) for c, s, _ in layout):
             agent_dir = make_state_dir(state / "agents" / site)
             client = await stack.enter_async_context(open_client(link))
             token, _ = await collector.create_token(customer, site)
@@ -613,7 +220,7 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
                     Target("127.0.0.1", snmp_port, timeout=0.1, retries=2, backoff=1.0),
                     Credentials(community=p.community),
                 )
-                for p, place in zip(printers, places)
+                for p, place in zip(printers, layout)
                 if place[:2] == (customer, site)
             ]
             deliverer = Deliverer(
@@ -647,7 +254,7 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
             http,
             base_url,
             printers,
-            places,
+            layout,
             agents,
             dispatcher,
             warehouse_app[SERVICE],
@@ -662,7 +269,7 @@ async def run(options: Options, say: Callable[[str], None]) -> Demo:
         await demo.exchange()
         say("")
         say(f"summary after {options.days} simulated days:")
-        for line in await demo.summary():
+        for line in await summary(demo):
             say("  " + line)
         say(f"  files      emails in {sink.mailbox.directory}, the log in {state / 'demo.log'}")
         if options.serve:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collector.notify.compose import KINDS
 from collector.replenish import lifecycle
-from demo.pipeline import DEVICE_WORDS, EMAIL_WORDS
+from demo.words import DEVICE_WORDS, EMAIL_WORDS
 
 
 def test_every_email_kind_has_words() -> None:
