@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic_core import to_json
@@ -21,9 +23,28 @@ from collector.records import Rejection
 from collector.store.schema import devices
 from wire.batch import Batch, BatchReading
 from wire.reading import PrinterReading
+from wire.signing import SignatureHeaders
 
 Insert = postgresql.Insert | sqlite.Insert
 Stored = dict[int, int]  # seq -> readings.id, of the readings a transaction stored
+
+
+@dataclass(frozen=True)
+class Received:
+    """A batch to store, as both writers make their rows of it: the batch and its signed body,
+    the readings of it to store, the rejected ones (to the quarantine), and when it came."""
+
+    batch: Batch
+    body: bytes
+    signed: SignatureHeaders
+    storable: Sequence[BatchReading]
+    now: datetime
+    rejected: Mapping[int, Rejection]
+    all_seqs: tuple[int, ...]  # every reading's of the batch, stored or not
+
+    @property
+    def signed_at(self) -> datetime:
+        return datetime.fromtimestamp(self.signed.timestamp, timezone.utc)
 
 
 def new_batch(insert: Insert) -> Insert:
@@ -55,6 +76,43 @@ def devices_upsert(insert: Insert) -> Insert:
             "last_seen": case((newer, new.last_seen), else_=old.last_seen),
             "last_agent_id": case((newer, new.last_agent_id), else_=old.last_agent_id),
         },
+    )
+
+
+def batch_values(came: Received, sent_at: Any, received_at: Any, headers: Any) -> tuple[Any, ...]:
+    """schema.batches' columns after id (the times and headers as the caller binds them)."""
+    batch = came.batch
+    return (
+        batch.agent_id,
+        batch.batch_id,
+        came.signed.key_id,
+        sent_at,
+        received_at,
+        len(batch.readings),
+        headers,
+        came.body,
+    )
+
+
+def reading_values(
+    agent_id: str, item: BatchReading, read_at: Any, received_at: Any, payload: Any
+) -> tuple[Any, ...]:
+    """schema.readings' columns, id and batch_pk None until known (the times and the
+    payload, see `payload`, as the caller binds them)."""
+    reading = item.reading
+    return (
+        None,
+        agent_id,
+        item.seq,
+        None,
+        reading.serial,
+        item.printer,
+        item.address,
+        read_at,
+        received_at,
+        payload,
+        reading.page_count,
+        toner_alert(reading),
     )
 
 

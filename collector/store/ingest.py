@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -90,12 +90,8 @@ def prepare_batch(
     `seqs` are all its readings' (the batch's own, if not given), the `rejected` among them
     go to the quarantine."""
     seqs = tuple(seqs) or tuple(item.seq for item in batch.readings)
-    if dialect == "sqlite":
-        rows: SQLiteBatch | EngineBatch = SQLiteBatch.of(
-            batch, body, signed, storable, now, rejected, seqs
-        )
-    else:
-        rows = EngineBatch.of(batch, body, signed, storable, now, rejected, seqs)
+    came = batch_rows.Received(batch, body, signed, storable, now, rejected, seqs)
+    rows = SQLiteBatch.of(came) if dialect == "sqlite" else EngineBatch.of(came)
     return PreparedBatch(batch.batch_id, seqs, rejected, rows)
 
 
@@ -124,7 +120,7 @@ class EngineBatch:
     nonce: str
     signed_at: datetime
     batch: dict[str, Any]  # schema.batches' columns after id
-    readings: list[dict[str, Any]]  # without batch_pk
+    readings: list[dict[str, Any]]  # without id; batch_pk None until known
     supplies: dict[int, list[tuple[Any, ...]]]  # seq -> schema.supplies' columns after reading_id
     devices: list[dict[str, Any]]
     heartbeat: tuple[Any, ...]  # schema.heartbeats' columns after batch_pk
@@ -133,46 +129,26 @@ class EngineBatch:
     all_seqs: tuple[int, ...]
 
     @classmethod
-    def of(
-        cls,
-        batch: Batch,
-        body: bytes,
-        signed: SignatureHeaders,
-        storable: Sequence[BatchReading],
-        now: datetime,
-        rejected: dict[int, Rejection] | None = None,
-        all_seqs: Sequence[int] = (),
-    ) -> EngineBatch:
-        """The rows of `batch` to write."""
+    def of(cls, came: batch_rows.Received) -> EngineBatch:
+        """The rows of the batch to write."""
+        batch, storable, now = came.batch, came.storable, came.now
+        batch_columns = [column.name for column in batches.columns][1:]
+        reading_columns = [column.name for column in readings.columns][1:]  # the id is the table's
         device_columns = [column.name for column in devices.columns]
+        quarantine_columns = [column.name for column in quarantine.columns][1:]
         read_at = [item.read_at for item in storable]
         return cls(
-            key_id=signed.key_id,
-            nonce=signed.nonce,
-            signed_at=datetime.fromtimestamp(signed.timestamp, timezone.utc),
-            batch={
-                "agent_id": batch.agent_id,
-                "batch_id": batch.batch_id,
-                "key_id": signed.key_id,
-                "sent_at": batch.sent_at,
-                "received_at": now,
-                "reading_count": len(batch.readings),
-                "headers": signed.to_headers(),
-                "body": body,
-            },
+            key_id=came.signed.key_id,
+            nonce=came.signed.nonce,
+            signed_at=came.signed_at,
+            batch=dict(
+                zip(
+                    batch_columns,
+                    batch_rows.batch_values(came, batch.sent_at, now, came.signed.to_headers()),
+                )
+            ),
             readings=[
-                {
-                    "agent_id": batch.agent_id,
-                    "seq": item.seq,
-                    "serial": item.reading.serial,
-                    "printer": item.printer,
-                    "address": item.address,
-                    "read_at": item.read_at,
-                    "received_at": now,
-                    "payload": EncodedJSON(batch_rows.payload(item)),
-                    "page_count": item.reading.page_count,
-                    "toner_alert": batch_rows.toner_alert(item.reading),
-                }
+                dict(zip(reading_columns, cls._reading_values(batch.agent_id, item, now)[1:]))
                 for item in storable
             ],
             supplies={
@@ -186,11 +162,16 @@ class EngineBatch:
             heartbeat=batch_rows.heartbeat_values(batch, now, batch.heartbeat.last_poll_at),
             agent_version=batch.heartbeat.agent_version,
             quarantine=[
-                dict(zip([c.name for c in quarantine.columns][1:], row[1:]))
-                for row in batch_rows.quarantine_values(batch.agent_id, rejected or {}, now)
+                dict(zip(quarantine_columns, row[1:]))
+                for row in batch_rows.quarantine_values(batch.agent_id, came.rejected, now)
             ],
-            all_seqs=tuple(all_seqs) or tuple(item.seq for item in batch.readings),
+            all_seqs=came.all_seqs,
         )
+
+    @staticmethod
+    def _reading_values(agent_id: str, item: BatchReading, now: datetime) -> tuple[Any, ...]:
+        payload = EncodedJSON(batch_rows.payload(item))  # the JSON column stores it as it is
+        return batch_rows.reading_values(agent_id, item, item.read_at, now, payload)
 
     async def write(self, db: Database) -> tuple[bool, batch_rows.Stored]:
         """The transaction: whether the batch is new, and the readings stored."""

@@ -12,9 +12,7 @@ Is not: what decides a reading is a duplicate: the unique constraint does (ON CO
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -23,10 +21,11 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite
 
 from collector.errors import ReplayedNonce
-from collector.records import Rejection
 from collector.store.batch_rows import (
     Insert,
+    Received,
     Stored,
+    batch_values,
     check_resend,
     device_rows,
     devices_upsert,
@@ -36,8 +35,8 @@ from collector.store.batch_rows import (
     new_readings,
     payload,
     quarantine_values,
+    reading_values,
     supply_values,
-    toner_alert,
 )
 from collector.store.schema import (
     batches,
@@ -49,8 +48,6 @@ from collector.store.schema import (
     sqlite_time,
     supplies,
 )
-from wire.batch import Batch, BatchReading
-from wire.signing import SignatureHeaders
 
 # Rows per INSERT: few statements per batch (a batch's readings in one, its supplies in a few),
 # and only a table's last one changes size, so the others stay prepared in the connection's
@@ -116,55 +113,24 @@ class SQLiteBatch:
     all_seqs: tuple[int, ...]  # every reading's of the batch, stored or not
 
     @classmethod
-    def of(
-        cls,
-        batch: Batch,
-        body: bytes,
-        signed: SignatureHeaders,
-        storable: Sequence[BatchReading],
-        now: datetime,
-        rejected: dict[int, Rejection] | None = None,
-        all_seqs: Sequence[int] = (),
-    ) -> SQLiteBatch:
-        """The rows of `batch` to write."""
-        agent_id, received = batch.agent_id, sqlite_time(now)
+    def of(cls, came: Received) -> SQLiteBatch:
+        """The rows of the batch to write."""
+        batch, storable = came.batch, came.storable
+        agent_id, received = batch.agent_id, sqlite_time(came.now)
         read_at = [sqlite_time(item.read_at) for item in storable]
-        reading_values: list[Any] = []
+        reading_list: list[Any] = []
         supply_list: list[Any] = []
         for item, at in zip(storable, read_at):
-            reading = item.reading
-            reading_values += (
-                None,
-                agent_id,
-                item.seq,
-                None,
-                reading.serial,
-                item.printer,
-                item.address,
-                at,
-                received,
-                payload(item),
-                reading.page_count,
-                toner_alert(reading),
-            )
-            for supply in reading.supplies:
+            reading_list += reading_values(agent_id, item, at, received, payload(item))
+            for supply in item.reading.supplies:
                 supply_list.append(None)
                 supply_list += supply_values(supply)
         last_poll = batch.heartbeat.last_poll_at
-        signed_at = datetime.fromtimestamp(signed.timestamp, timezone.utc)
+        headers = to_json(came.signed.to_headers()).decode("utf-8")
         return cls(
-            nonce=(signed.key_id, signed.nonce, sqlite_time(signed_at)),
-            batch=(
-                agent_id,
-                batch.batch_id,
-                signed.key_id,
-                sqlite_time(batch.sent_at),
-                received,
-                len(batch.readings),
-                to_json(signed.to_headers()).decode("utf-8"),
-                body,
-            ),
-            readings=reading_values,
+            nonce=(came.signed.key_id, came.signed.nonce, sqlite_time(came.signed_at)),
+            batch=batch_values(came, sqlite_time(batch.sent_at), received, headers),
+            readings=reading_list,
             seqs=[item.seq for item in storable],
             supplies=supply_list,
             supply_counts=[len(item.reading.supplies) for item in storable],
@@ -173,8 +139,8 @@ class SQLiteBatch:
                 batch, received, sqlite_time(last_poll) if last_poll else None
             ),
             agent=(received, batch.heartbeat.agent_version, agent_id),
-            quarantine=quarantine_values(agent_id, rejected or {}, received),
-            all_seqs=tuple(all_seqs) or tuple(item.seq for item in batch.readings),
+            quarantine=quarantine_values(agent_id, came.rejected, received),
+            all_seqs=came.all_seqs,
         )
 
     def write(self, conn: sqlite3.Connection) -> tuple[bool, Stored]:

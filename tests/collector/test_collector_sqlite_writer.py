@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite
 from collector.errors import StoreUnavailable
 from collector.records import UNATTRIBUTABLE, Rejection
 from collector.service import Collector, Settings
+from collector.store.batch_rows import Received
 from collector.store.database import Database, sqlite_pragmas
 from collector.store.ingest import EngineBatch, PreparedBatch, prepare_batch
 from collector.store.schema import UTCDateTime, metadata, sqlite_time
@@ -107,7 +108,8 @@ async def test_writer_stores_the_rows_the_engine_would(
         for path, engine in ((first, False), (second, True)):
             prepared = prepare_batch("sqlite", batch, body, signed, storable, rejected, NOW)
             if engine:
-                rows = EngineBatch.of(batch, body, signed, storable, NOW, rejected)
+                came = Received(batch, body, signed, storable, NOW, rejected, tuple(prepared.seqs))
+                rows = EngineBatch.of(came)
                 prepared = PreparedBatch(prepared.batch_id, prepared.seqs, rejected, rows)
             db = Database.open(f"sqlite+aiosqlite:///{path}")
             try:
