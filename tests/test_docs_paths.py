@@ -7,7 +7,8 @@ For README.md and every docs/*.md:
   repository. A path with a slash is tried from the root, then under each top-level
   folder (`store/plans.py` is collector/store/plans.py). A bare name (`plans.py`) is tried
   at the root and in the folders the same paragraph (or table row) names: the folder of
-  every path there, its parents, and every backticked folder (`replenish/`). A paragraph
+  every path there, its parents, and every backticked folder (`replenish/`; a folder is
+  found from the root, under a top-level folder, or in a folder named before it). A paragraph
   that names no folder lets a bare name sit anywhere. Bare data files (`identity.json`,
   `usage.csv`) are what the running system writes or reads, and are not checked.
   `*`, `<lang>` and an upper-case placeholder (`KIND.html`) match any name.
@@ -226,7 +227,11 @@ def problems_in_text(rel: str, text: str) -> list[str]:
             if ignored(tok):
                 continue
             if FOLDER.match(tok):
-                for folder in resolve_folder(tok):
+                folders = resolve_folder(tok) or [
+                    f for c in sorted(context)
+                    for f in folder_matches(f"{c}/{as_pattern(tok)}")
+                ]
+                for folder in folders:
                     context |= with_parents(folder)
             elif PATH.match(tok) and "/" in tok:
                 for f in resolve(tok):
