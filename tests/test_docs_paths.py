@@ -27,22 +27,39 @@ from __future__ import annotations
 import fnmatch
 import re
 import subprocess
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 
 EXTENSIONS = (
-    "py", "toml", "html", "txt", "yaml", "yml", "json", "csv", "md", "service", "conf",
-    "po", "pot", "cfg", "mako", "css", "ini", "sh", "snmprec", "j2",
+    "py",
+    "toml",
+    "html",
+    "txt",
+    "yaml",
+    "yml",
+    "json",
+    "csv",
+    "md",
+    "service",
+    "conf",
+    "po",
+    "pot",
+    "cfg",
+    "mako",
+    "css",
+    "ini",
+    "sh",
+    "snmprec",
+    "j2",
 )
 # Bare names with these extensions are runtime files (identity.json, usage.csv).
 DATA_EXTENSIONS = {"json", "csv", "db", "pem", "snmprec"}
 
 TOKEN = re.compile(r"`([^`\n]+)`")
-PATH = re.compile(
-    r"^[A-Za-z0-9_.<>*/-]+\.(?:" + "|".join(EXTENSIONS) + r")$"
-)
+PATH = re.compile(r"^[A-Za-z0-9_.<>*/-]+\.(?:" + "|".join(EXTENSIONS) + r")$")
 FOLDER = re.compile(r"^[A-Za-z0-9_<>*-][A-Za-z0-9_./<>*-]*/$")
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DOTTED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)(\*|\(.*\))?$")
@@ -55,27 +72,30 @@ def doc_files() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-@lru_cache(maxsize=1)
+@cache
 def repo_files() -> frozenset[str]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.splitlines()
         files = {f for f in out if (ROOT / f).is_file()}
     except (OSError, subprocess.CalledProcessError):
         files = {
             p.relative_to(ROOT).as_posix()
             for p in ROOT.rglob("*")
-            if p.is_file() and not any(
-                part.startswith(".") or part == "__pycache__"
-                for part in p.relative_to(ROOT).parts
+            if p.is_file()
+            and not any(
+                part.startswith(".") or part == "__pycache__" for part in p.relative_to(ROOT).parts
             )
         }
     return frozenset(files)
 
 
-@lru_cache(maxsize=1)
+@cache
 def repo_folders() -> frozenset[str]:
     folders = {""}
     for f in repo_files():
@@ -95,8 +115,11 @@ def as_pattern(text: str) -> str:
 
 def matches(pattern: str) -> list[str]:
     if "*" in pattern:
-        return [f for f in repo_files() if fnmatch.fnmatchcase(f, pattern)
-                and f.count("/") == pattern.count("/")]
+        return [
+            f
+            for f in repo_files()
+            if fnmatch.fnmatchcase(f, pattern) and f.count("/") == pattern.count("/")
+        ]
     return [pattern] if pattern in repo_files() else []
 
 
@@ -106,11 +129,7 @@ def folder_matches(pattern: str) -> list[str]:
 
 
 def ignored(text: str) -> bool:
-    return (
-        text.startswith(("/", "../", "./", "~", ".venv"))
-        or "://" in text
-        or "/.venv" in text
-    )
+    return text.startswith(("/", "../", "./", "~", ".venv")) or "://" in text or "/.venv" in text
 
 
 def resolve(text: str) -> list[str]:
@@ -143,15 +162,15 @@ def with_parents(folder: str) -> set[str]:
     return {"/".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
-def blocks(text: str):
+def blocks(text: str) -> Iterator[tuple[int, list[str]]]:
     """Paragraphs (runs of non-blank lines) and single table rows, with their first line."""
     lines = text.split("\n")
-    start, run = None, []
+    start, run = 0, list[str]()
     for number, line in enumerate(lines, 1):
         if line.lstrip().startswith("|"):
             if run:
                 yield start, run
-                start, run = None, []
+                start, run = 0, []
             yield number, [line]
         elif line.strip():
             if not run:
@@ -159,21 +178,25 @@ def blocks(text: str):
             run.append(line)
         elif run:
             yield start, run
-            start, run = None, []
+            start, run = 0, []
     if run:
         yield start, run
 
 
-@lru_cache(maxsize=None)
+@cache
 def defined(path: str, name: str) -> bool:
     source = (ROOT / path).read_text(encoding="utf-8")
     first = re.escape(name.split(".")[0])
-    return re.search(
-        rf"^[ \t]*(?:(?:async[ \t]+)?def[ \t]+{first}\b|class[ \t]+{first}\b"
-        rf"|{first}[ \t]*(?::[^\n=]*)?=(?!=)|{first}[ \t]*:)"
-        rf"|^[ \t]*(?:[A-Za-z_][A-Za-z0-9_]*[ \t]*,[ \t]*)+{first}[ \t]*=(?!=)",
-        source, re.MULTILINE,
-    ) is not None
+    return (
+        re.search(
+            rf"^[ \t]*(?:(?:async[ \t]+)?def[ \t]+{first}\b|class[ \t]+{first}\b"
+            rf"|{first}[ \t]*(?::[^\n=]*)?=(?!=)|{first}[ \t]*:)"
+            rf"|^[ \t]*(?:[A-Za-z_][A-Za-z0-9_]*[ \t]*,[ \t]*)+{first}[ \t]*=(?!=)",
+            source,
+            re.MULTILINE,
+        )
+        is not None
+    )
 
 
 def module_of(parts: list[str]) -> str | None:
@@ -207,7 +230,7 @@ def check_dotted(text: str) -> str | None:
             return None
     if defined(module, rest):
         return None
-    return f"`{text}`: no module {'.'.join(parts[:longest + 1])}, and {module} defines no `{rest}`"
+    return f"`{text}`: no module {'.'.join(parts[: longest + 1])}, and {module} defines no `{rest}`"
 
 
 def problems_in(doc: Path) -> list[str]:
@@ -228,8 +251,7 @@ def problems_in_text(rel: str, text: str) -> list[str]:
                 continue
             if FOLDER.match(tok):
                 folders = resolve_folder(tok) or [
-                    f for c in sorted(context)
-                    for f in folder_matches(f"{c}/{as_pattern(tok)}")
+                    f for c in sorted(context) for f in folder_matches(f"{c}/{as_pattern(tok)}")
                 ]
                 for folder in folders:
                     context |= with_parents(folder)
@@ -238,7 +260,7 @@ def problems_in_text(rel: str, text: str) -> list[str]:
                     context |= with_parents(str(PurePosixPath(f).parent))
         context.discard(".")
 
-        for index, (start, end, tok, line) in enumerate(tokens):
+        for index, (_start, end, tok, line) in enumerate(tokens):
             where = f"{rel}:{line}"
             if ignored(tok):
                 continue
@@ -256,15 +278,23 @@ def problems_in_text(rel: str, text: str) -> list[str]:
                     continue
                 pattern = as_pattern(tok)
                 if context:
-                    files = [f for d in sorted(context | {""})
-                             for f in matches(f"{d}/{pattern}" if d else pattern)]
+                    files = [
+                        f
+                        for d in sorted(context | {""})
+                        for f in matches(f"{d}/{pattern}" if d else pattern)
+                    ]
                 else:
-                    files = [f for f in repo_files()
-                             if fnmatch.fnmatchcase(PurePosixPath(f).name, pattern)]
+                    files = [
+                        f
+                        for f in repo_files()
+                        if fnmatch.fnmatchcase(PurePosixPath(f).name, pattern)
+                    ]
             if not files:
                 where_looked = (
-                    "from the root or a top-level folder" if "/" in tok
-                    else ("in " + ", ".join(f"{d}/" for d in sorted(context))) if context
+                    "from the root or a top-level folder"
+                    if "/" in tok
+                    else ("in " + ", ".join(f"{d}/" for d in sorted(context)))
+                    if context
                     else "anywhere in the repository"
                 )
                 found.append(f"{where}: `{tok}` is no file ({where_looked})")
@@ -273,7 +303,7 @@ def problems_in_text(rel: str, text: str) -> list[str]:
                 continue
             # identifiers that follow the path
             after = end
-            for nstart, nend, name, nline in tokens[index + 1:]:
+            for nstart, nend, name, nline in tokens[index + 1 :]:
                 between = block[after:nstart]
                 between = re.sub(r"\([^()]*\)", " ", between)
                 if not JOINER.match(between) or not IDENT.match(name) or PATH.match(name):
@@ -284,14 +314,12 @@ def problems_in_text(rel: str, text: str) -> list[str]:
     return found
 
 
-def test_docs_name_files_and_names_that_exist():
+def test_docs_name_files_and_names_that_exist() -> None:
     problems = [p for doc in doc_files() for p in problems_in(doc)]
-    assert not problems, (
-        f"{len(problems)} stale references in the docs:\n" + "\n".join(problems)
-    )
+    assert not problems, f"{len(problems)} stale references in the docs:\n" + "\n".join(problems)
 
 
-def test_the_check_catches_a_moved_file_and_a_moved_name():
+def test_the_check_catches_a_moved_file_and_a_moved_name() -> None:
     sample = (
         "The run is `collector/replenish/no_such_job.py`.\n\n"
         "- Code: `collector/replenish/planner.py` `plan`, `no_such_name` (why).\n\n"
@@ -306,3 +334,27 @@ def test_the_check_catches_a_moved_file_and_a_moved_name():
     assert not any("forecast.py" in p for p in found), found
     assert any("no_such_thing" in p for p in found), found
     assert not any("state_dir" in p or "identity.json" in p for p in found), found
+
+
+def test_the_check_catches_what_issue_15_moved() -> None:
+    """The stale references the docs had before issue 15's moves were written down."""
+    sample = (
+        "The daily run (`collector/replenish/job.py`); its SQL is `store/claims.py`.\n\n"
+        "(`collector/cli.py` `cmd_load_customers`), `collector/store/shipping.py` `_request`\n"
+        "and `collector/portal/pages.py` `device_page`, `fleet_page`; "
+        "`collector.store.shipping.release`.\n\n"
+        "| `collector/` | `replenish/` (`daily.py`; `job.py`: the run) |\n"
+    )
+    found = problems_in_text("docs/__probe__.md", sample)
+    for stale in (
+        "job.py` is no file",
+        "claims.py",
+        "cmd_load_customers",
+        "`_request`",
+        "`device_page`",
+        "`fleet_page`",
+        "shipping.release",
+    ):
+        assert any(stale in p for p in found), (stale, found)
+    assert any(p.startswith("docs/__probe__.md:6: `job.py`") for p in found), found
+    assert not any("daily.py" in p for p in found), found
