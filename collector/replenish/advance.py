@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from collector.replenish import pages
 from collector.replenish.pages import Meter, Yield
+from collector.replenish.series import Days
 from collector.replenish.settings import Rules
 from collector.replenish.track import (
     DAY,
@@ -33,7 +34,6 @@ from collector.replenish.track import (
     Install,
     Point,
     Track,
-    average,
     day_number,
     day_number_of,
     extend,
@@ -54,16 +54,17 @@ def advance(
     fleet and on the box: with the page counter they tell what happened while it was dark."""
     installs: list[Install] = []
     unit, capacity, start = track.unit, track.capacity, track.start
-    usage = list(track.usage)
+    windows = (rules.rate_window_days, rules.spike_window_days)  # sums kept as days move
+    usage = Days(track.usage, windows)
     last_at, last_value, coarse = track.last_at, track.last_value, track.coarse
     balance, count, meter = track.balance, track.installs, track.meter
-    rate = average(usage, rules.rate_window_days)
+    rate = usage.average(rules.rate_window_days)
     for point in sorted(points, key=lambda p: p.at):
         at = point.at.timestamp()
         if last_at is not None and at <= last_at:
             continue  # late, or applied before: the track moves forward only
         if point.unit != unit:  # first reading, or the device changed how it counts
-            unit, start, usage, last_value = point.unit, None, [], None
+            unit, start, usage, last_value = point.unit, None, Days(None, windows), None
             meter = replace(meter, anchor=None, mark=None, gcd=0)
         if point.capacity:
             capacity = point.capacity
@@ -168,18 +169,21 @@ def advance(
         else:
             spread(usage, start, day_number_of(last_at), day, used)
         last_at, last_value = at, value
-        rate = average(usage, rules.rate_window_days)
+        rate = usage.average(rules.rate_window_days)
     if start is not None and len(usage) > rules.history_days:
         cut = len(usage) - rules.history_days
-        usage, start = usage[cut:], start + cut
+        usage.drop(cut)
+        start += cut
     if meter.start is not None and len(meter.usage) > rules.history_days:
         cut = len(meter.usage) - rules.history_days
-        meter = replace(meter, usage=meter.usage[cut:], start=meter.start + cut)
+        kept = Days(meter.usage)
+        kept.drop(cut)
+        meter = replace(meter, usage=kept.freeze(), start=meter.start + cut)
     new = Track(
         unit=unit,
         capacity=capacity,
         start=start,
-        usage=tuple(usage),
+        usage=usage.freeze(),
         last_at=last_at,
         last_value=last_value,
         coarse=coarse,
@@ -232,7 +236,7 @@ def unseen_swaps(track: Track, on_the_way: int, rules: Rules) -> tuple[Track, in
         # An empty printer prints nothing: a counter that moves says the 0 is a gauge's
         # rounding (less than 1 % left), not an empty cartridge.
         printed = meter.last - meter.empty_pages
-        usual = average(meter.usage, rules.rate_window_days) or 0.0
+        usual = meter.usage.average(rules.rate_window_days) or 0.0
         if printed > 0.1 * usual * (track.last_at - since) / DAY:
             return track, 0
     gone = track.balance - on_the_way
@@ -284,7 +288,5 @@ def _dark_swaps(
     return min(balance, int(beyond + 0.25)) if beyond >= 0.75 else 0
 
 
-def _spread_pages(
-    usage: list[float | None], start: int, last_at: float, day: int, n: float
-) -> None:
+def _spread_pages(usage: Days, start: int, last_at: float, day: int, n: float) -> None:
     spread(usage, start, day_number_of(last_at), day, n)

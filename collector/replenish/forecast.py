@@ -20,6 +20,7 @@ from typing import Any
 from collector.replenish import pages
 from collector.replenish.advance import advance, is_empty, unseen_swaps
 from collector.replenish.pages import Yield
+from collector.replenish.series import Usage
 from collector.replenish.settings import Rules
 from collector.replenish.track import (
     DAY,
@@ -31,7 +32,6 @@ from collector.replenish.track import (
     Install,
     Point,
     Track,
-    average,
     day_number,
     day_number_of,
     with_order,
@@ -55,7 +55,6 @@ __all__ = [
     "Point",
     "Track",
     "advance",
-    "average",
     "day_number",
     "day_number_of",
     "forecast",
@@ -239,14 +238,11 @@ def _by_pages(
     pages at the last counter read, less the pages printed since at the rate."""
     meter = track.meter
     usage = meter.usage
-    window = [u for u in usage[-rules.rate_window_days :] if u is not None]
-    recent = [u for u in usage[-rules.spike_window_days :] if u is not None]
-    average = sum(window) / len(window) if len(window) >= rules.min_history_days else None
-    recent_rate = sum(recent) / len(recent) if recent else None
+    average, recent_rate, known, recent = _rates(usage, rules)
     spike = bool(
         average
         and recent_rate
-        and len(recent) >= rules.spike_window_days
+        and recent >= rules.spike_window_days
         and recent_rate >= rules.spike_ratio * average
     )
     rate = recent_rate if spike else average
@@ -270,8 +266,8 @@ def _by_pages(
         days_left=days_left,
         days_left_total=days_left_total,
         balance=track.balance,
-        confidence=round(_confidence(window, rules, False) * (1 - per.spread), 2),
-        days_with_data=len(window),
+        confidence=round(_confidence(usage, known, rules, False) * (1 - per.spread), 2),
+        days_with_data=known,
         spike=spike,
         high_usage=high,
         high_usage_suspected=heavy and not high,
@@ -315,14 +311,11 @@ def _cold_start(track: Track, rules: Rules, level: Forecast, slow: bool) -> Fore
 def _by_level(track: Track, now: datetime, rules: Rules) -> Forecast:
     """Where the supply stands at `now` from its level series alone (R7, R6, R12)."""
     usage = track.usage
-    window = [u for u in usage[-rules.rate_window_days :] if u is not None]
-    recent = [u for u in usage[-rules.spike_window_days :] if u is not None]
-    average = sum(window) / len(window) if len(window) >= rules.min_history_days else None
-    recent_rate = sum(recent) / len(recent) if recent else None
+    average, recent_rate, known, recent = _rates(usage, rules)
     spike = bool(
         average is not None
         and recent_rate is not None
-        and len(recent) >= rules.spike_window_days
+        and recent >= rules.spike_window_days
         and recent_rate > 0
         and recent_rate >= rules.spike_ratio * average
     )
@@ -350,8 +343,8 @@ def _by_level(track: Track, now: datetime, rules: Rules) -> Forecast:
         days_left=days_left,
         days_left_total=days_left_total,
         balance=track.balance,
-        confidence=_confidence(window, rules, track.coarse),
-        days_with_data=len(window),
+        confidence=_confidence(usage, known, rules, track.coarse),
+        days_with_data=known,
         spike=spike,
         high_usage=high,
         high_usage_suspected=heavy and not high,
@@ -359,9 +352,17 @@ def _by_level(track: Track, now: datetime, rules: Rules) -> Forecast:
     )
 
 
-def _weekly_cartridges(
-    usage: tuple[float | None, ...], size: float | None, weeks: int
-) -> list[float]:
+def _rates(usage: Usage, rules: Rules) -> tuple[float | None, float | None, int, int]:
+    """R7's average (None before `min_history_days` known) and R12's recent rate, and the
+    known days behind each: from the windows' running sums, O(1)."""
+    total, known = usage.window(rules.rate_window_days)
+    recent_total, recent = usage.window(rules.spike_window_days)
+    average = total / known if total is not None and known >= rules.min_history_days else None
+    recent_rate = recent_total / recent if recent_total is not None else None
+    return average, recent_rate, known, recent
+
+
+def _weekly_cartridges(usage: Usage, size: float | None, weeks: int) -> list[float]:
     """R6: cartridges used in each of the last whole weeks of known data, oldest first."""
     if not size:
         return []
@@ -375,10 +376,11 @@ def _weekly_cartridges(
     return out
 
 
-def _confidence(window: list[float], rules: Rules, coarse: bool) -> float:
+def _confidence(usage: Usage, known: int, rules: Rules, coarse: bool) -> float:
     """How sure the rate is: data coverage, lowered for coarse steps and noisy weeks."""
-    if len(window) < rules.min_history_days:
+    if known < rules.min_history_days:
         return 0.0
+    window = usage.known(rules.rate_window_days)
     coverage = len(window) / rules.rate_window_days
     weeks = [sum(window[i : i + 7]) for i in range(0, len(window) - 6, 7)]
     noise = 0.0

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from collector.replenish.series import Days, Usage
+
 MAX_YIELDS = 5  # cartridges remembered per supply
 STEP_MIN = 10  # percent: a gauge whose levels are all multiples of this or more is coarse
 MIN_LIFE = 0.5  # share of a cartridge seen between two marks before its yield is learned
@@ -44,7 +46,7 @@ class Meter:
     """What a supply's track keeps of the page counter."""
 
     start: int | None = None  # day number of usage[0]
-    usage: tuple[float | None, ...] = ()  # pages per calendar day; None: unknown
+    usage: Usage = field(default_factory=Usage)  # pages per calendar day; None: unknown
     last: int | None = None  # the counter at the newest reading that had one
     last_at: float | None = None  # its POSIX time
     anchor: Mark | None = None  # the installed cartridge's first mark
@@ -59,11 +61,15 @@ class Meter:
     guessed: bool = False  # the anchor is where a cartridge was reckoned to go in, not seen
     silent: bool = False  # the gauge's last reading said nothing at all (-2, unknown)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.usage, Usage):  # a tuple or list of float | None
+            object.__setattr__(self, "usage", Usage(self.usage))
+
     def to_json(self) -> dict[str, Any]:
         """As the track's JSON keeps it."""
         return {
             "start": self.start,
-            "usage": list(self.usage),
+            "usage": self.usage.pack(),
             "last": self.last,
             "last_at": self.last_at,
             "anchor": [self.anchor.pages, self.anchor.left] if self.anchor else None,
@@ -87,7 +93,7 @@ class Meter:
         anchor, mark = data.get("anchor"), data.get("mark")
         return cls(
             start=data.get("start"),
-            usage=tuple(data.get("usage") or ()),
+            usage=Usage.unpack(data.get("usage")),  # packed, or the list stored before
             last=data.get("last"),
             last_at=data.get("last_at"),
             anchor=Mark(*anchor) if anchor else None,
@@ -144,16 +150,18 @@ def count(meter: Meter, pages: int | None, at: float, day: int, extend: Any) -> 
     (0 when unknown: a first read, or a counter that went back, as a new board does)."""
     if pages is None:
         return meter, 0.0
-    usage, start = list(meter.usage), meter.start
+    usage, start = meter.usage, meter.start
     printed = 0.0
     if meter.last is not None and meter.last_at is not None and pages >= meter.last:
         printed = float(pages - meter.last)
         if start is None:
             start = day
-        extend(usage, start, meter.last_at, day, printed)
+        days = Days(usage)
+        extend(days, start, meter.last_at, day, printed)
+        usage = days.freeze()
     elif start is None:
         start = day
-    return replace(meter, usage=tuple(usage), start=start, last=pages, last_at=at), printed
+    return replace(meter, usage=usage, start=start, last=pages, last_at=at), printed
 
 
 def learned(meter: Meter) -> Meter:

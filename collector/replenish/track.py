@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.replenish.pages import Meter
+from collector.replenish.series import Days, Usage
 
 DAY = 86_400.0
 GRAMS = "g"
@@ -55,7 +56,7 @@ class Track:
     unit: str | None = None
     capacity: float | None = None  # of the installed cartridge, in `unit`
     start: int | None = None  # day number (date.toordinal()) of usage[0]
-    usage: tuple[float | None, ...] = ()  # per calendar day; None: unknown
+    usage: Usage = field(default_factory=Usage)  # per calendar day; None: unknown
     last_at: float | None = None  # POSIX time of the newest reading applied
     last_value: float | None = None  # its level, in `unit`; None: no number then
     coarse: bool = False  # the device reports coarse steps only
@@ -64,13 +65,17 @@ class Track:
     installs: int = 0  # new cartridges seen since tracking began
     meter: Meter = field(default_factory=Meter)  # the page counter's witness (issue 14)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.usage, Usage):  # a tuple or list of float | None
+            object.__setattr__(self, "usage", Usage(self.usage))
+
     def to_json(self) -> dict[str, Any]:
         """The track as the store keeps it (a JSON object)."""
         return {
             "unit": self.unit,
             "capacity": self.capacity,
             "start": self.start,
-            "usage": list(self.usage),  # rounded once, where each day's value is made
+            "usage": self.usage.pack(),  # rounded once, where each day's value is made
             "last_at": self.last_at,
             "last_value": self.last_value,
             "coarse": self.coarse,
@@ -87,7 +92,7 @@ class Track:
             unit=data["unit"],
             capacity=data["capacity"],
             start=data["start"],
-            usage=tuple(data["usage"]),
+            usage=Usage.unpack(data["usage"]),  # packed, or the list stored before (r0011)
             last_at=data["last_at"],
             last_value=data["last_value"],
             coarse=data["coarse"],
@@ -115,28 +120,22 @@ def day_number_of(posix: float) -> int:
     return int(posix // DAY) + 719_163  # date(1970, 1, 1).toordinal()
 
 
-def extend(usage: list[float | None], start: int, day: int, value: float | None) -> None:
+def extend(usage: Days, start: int, day: int, value: float | None) -> None:
     """Grow the series to reach `day`, new days set to `value`."""
     missing = day - (start + len(usage) - 1)
     if missing > 0:
-        usage.extend([value] * missing)
+        usage.append(value, missing)
 
 
-def spread(usage: list[float | None], start: int, from_day: int, to_day: int, used: float) -> None:
+def spread(usage: Days, start: int, from_day: int, to_day: int, used: float) -> None:
     """Add `used` evenly over the days after `from_day` up to `to_day` (or to that day alone)."""
     first = from_day + 1 if to_day > from_day else to_day
     extend(usage, start, to_day, None)
     share = used / (to_day - first + 1)
     for i in range(first - start, to_day - start + 1):
         if i >= 0:
-            known = usage[i]
-            usage[i] = round(share if known is None else known + share, 6)
-
-
-def average(usage: list[float | None] | tuple[float | None, ...], days: int) -> float | None:
-    """Mean usage a day over the last `days` days with data; None if none had data."""
-    window = [u for u in usage[-days:] if u is not None]
-    return sum(window) / len(window) if window else None
+            known = usage.get(i)
+            usage.set(i, round(share if known is None else known + share, 6))
 
 
 def with_order(track: Track, quantity: int, day: int | None) -> Track:

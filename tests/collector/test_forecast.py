@@ -326,8 +326,11 @@ def test_r13_track_json_round_trip() -> None:
     track = with_order(track, 2, day_number(at(30)))
     stored = json.loads(json.dumps(track.to_json()))
     assert Track.from_json(stored) == track
-    assert stored["usage"][5] is None
+    assert Track.from_json(stored).usage[5] is None  # packed (issue 16): NaN is unknown
     assert (stored["balance"], stored["installs"]) == (2, 1)
+    # A track stored before the packed form (a JSON list with nulls) still loads (r0011).
+    old = {**stored, "usage": list(track.usage), "meter": {**stored["meter"], "usage": [1.5]}}
+    assert Track.from_json(old) == replace(track, meter=replace(track.meter, usage=(1.5,)))
 
 
 def test_r2_late_and_old_points_are_ignored() -> None:
