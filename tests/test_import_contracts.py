@@ -105,3 +105,29 @@ def test_every_package_but_the_store_is_held_to_no_sql() -> None:
         or (path.is_dir() and (path / "__init__.py").exists() and path.name != "store")
     }
     assert listed == found
+
+
+# What sits below the store (docs/architecture.md, Layers): records and messages, the pure core.
+BELOW_THE_STORE = {"catalogue", "errors", "fulfilment", "records", "replenish", "rules", "store"}
+
+
+def _collector_modules() -> set[str]:
+    return {
+        path.stem if path.is_file() else path.name
+        for path in (ROOT / "collector").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__")
+        or (path.is_dir() and (path / "__init__.py").exists())
+    }
+
+
+@pytest.mark.parametrize("contract", ["store", "core"])
+def test_every_module_above_the_store_is_forbidden_to_it(contract: str) -> None:
+    """A new module of the collector is placed: below the store (BELOW_THE_STORE), or
+    forbidden to the store and to the pure core, so neither can come to import it unseen."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    forbidden = set(config[f"importlinter:contract:{contract}"]["forbidden_modules"].split())
+    above = {f"collector.{m}" for m in _collector_modules() - BELOW_THE_STORE} | {"demo"}
+    if contract == "core":
+        above.add("collector.store")
+    assert forbidden == above
