@@ -27,6 +27,7 @@ from collector.cli_jobs import cmd_mail, cmd_plan, instant
 from collector.cli_offline import add_offline_commands
 from collector.cli_serve import cmd_check_config, cmd_migrate, cmd_serve
 from collector.config import CollectorConfig, load_config
+from collector.daily_run import CHUNK_DEVICES
 from collector.errors import CollectorError
 from common import logs
 from common.strictconfig import ConfigError
@@ -60,8 +61,20 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl-hours", type=float, help="hours until it expires (default: enroll.token_ttl_hours)"
     )
     planner = command("plan", cmd_plan, "forecast every supply and place the orders due")
+    how = planner.add_mutually_exclusive_group(required=True)
+    how.add_argument("--now", action="store_true", help="run now (the schedule runs it daily)")
+    how.add_argument(
+        "--worker",
+        action="store_true",
+        help="plan chunks of the run being made (or of the run now, started), beside other"
+        " workers on the same PostgreSQL; until every chunk is done",
+    )
     planner.add_argument(
-        "--now", action="store_true", required=True, help="run now (the schedule runs it daily)"
+        "--chunk",
+        type=int,
+        default=CHUNK_DEVICES,
+        metavar="DEVICES",
+        help=f"devices per chunk of a run it starts (default {CHUNK_DEVICES})",
     )
     mailer = command("mail", cmd_mail, "send the notifications due from the outbox, once")
     mailer.add_argument(

@@ -1,6 +1,7 @@
 """`asr-collector plan` and `mail`: the scheduled jobs, run once from the command line.
 
-Is: the daily forecast and order plan run now, with its counts and timings as JSON, and one
+Is: the daily forecast and order plan run now (or, with --worker, this process's share of the
+run being made), with its counts and timings as JSON, and one
 pass over the notifications outbox (at the clock's time or a given one).
 Is not: the jobs themselves (collector.daily_run, collector.notify.outbox) or their schedule
 (`serve` runs them).
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 
 from collector.cli_common import with_database
 from collector.config import CollectorConfig
-from collector.daily_run import RunResult, run_plan
+from collector.daily_run import CHUNK_DEVICES, RunResult, run_plan, work_plan
 from collector.notify.outbox import Mailer, Pass
 from collector.service import utcnow
 from collector.store.database import Database
@@ -24,22 +25,32 @@ from collector.store.migrate import migrate
 
 
 def cmd_plan(config: CollectorConfig, args: argparse.Namespace) -> int:
-    """Run the daily forecast and order plan for the whole fleet now (R6 to R16)."""
+    """Run the daily forecast and order plan for the whole fleet now (R6 to R16); with
+    --worker, plan chunks of the run being made beside other workers."""
     now = utcnow()
+    worker = getattr(args, "worker", False)
+    chunk = getattr(args, "chunk", CHUNK_DEVICES)
 
     async def run(db: Database) -> RunResult:
         await migrate(db)
-        return await run_plan(db, config.rules(), now)
+        if worker:
+            return await work_plan(db, config.rules(), now, chunk=chunk)
+        return await run_plan(db, config.rules(), now, chunk=chunk)
 
     result = asyncio.run(with_database(config, run))
     if not result.ran:
-        print("plan: another collector process is running it; nothing done")
+        print(
+            "plan: the run now is made already; nothing done"
+            if worker
+            else "plan: another collector process is running it; nothing done"
+        )
         return 0
     print(
         json.dumps(
             {
                 "run": result.run_id,
                 "as_of": now.isoformat(),
+                "chunks_planned_here": result.chunks,
                 **result.counts,
                 "seconds": {
                     "read": round(result.read_seconds, 3),

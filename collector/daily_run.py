@@ -18,66 +18,213 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from collector.replenish.daily import daily
+from collector.replenish.daily import Outcome, Snapshot, daily
 from collector.replenish.settings import Rules
 from collector.store.database import Database
-from collector.store.plans import last_run_at, load_snapshot, save_outcome
+from collector.store.plan_chunks import Work, claim_and_load, current, finish, progress, save, start
+from collector.store.plans import last_run_at
 
 log = logging.getLogger(__name__)
 PLAN_LOCK = 0x4153520002  # "ASR" + 2; migrations hold + 1
+CHUNK_DEVICES = 2000  # devices per chunk: what one chunk's snapshot holds in memory
+POLL_SECONDS = 0.5  # a worker with no chunk to claim looks again this often until the run is done
+
+Decide = Callable[[Snapshot, datetime, Rules], Outcome]
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one run did, and how long each part took."""
+    """What one run did (this process's part of it), and how long each part took."""
 
-    ran: bool  # False: another process holds the plan lock
+    ran: bool  # False: another process holds the plan lock, or the run was made already
     run_id: int | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     read_seconds: float = 0.0
     decide_seconds: float = 0.0
     write_seconds: float = 0.0
+    chunks: int = 0  # the chunks this process planned
+
+
+@dataclass
+class _Tally:
+    chunks: int = 0
+    read: float = 0.0
+    decide: float = 0.0
+    write: float = 0.0
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, counts: dict[str, Any], read: float, decide: float, write: float) -> None:
+        self.chunks += 1
+        self.read += read
+        self.decide += decide
+        self.write += write
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
 
 
 async def run_plan(
-    db: Database, rules: Rules, now: datetime, due: datetime | None = None
+    db: Database,
+    rules: Rules,
+    now: datetime,
+    due: datetime | None = None,
+    *,
+    chunk: int = CHUNK_DEVICES,
+    decide: Decide = daily,
+    worker: str | None = None,
 ) -> RunResult:
-    """Forecast and plan the whole fleet at `now`, once, under the plan lock; with `due` (a
-    scheduled run's time), not if a run at or after `due` is stored already."""
+    """Forecast and plan the whole fleet at `now`, once, under the plan lock, in chunks of
+    about `chunk` devices; with `due` (a scheduled run's time), not if a run at or after `due`
+    is stored already. A run left incomplete (its process died) is finished first, at its time.
+    Workers (`work_plan`) may plan some of the chunks meanwhile."""
     async with db.exclusive(PLAN_LOCK) as held:
         if not held:
             log.info("plan: another collector process is running it")
             return RunResult(ran=False)
-        if due is not None and (last := await last_run_at(db)) is not None and last >= due:
-            log.info("plan: the run due at %s was made at %s", due.isoformat(), last.isoformat())
+        work = await _open(db, now, due, chunk)
+        if work is None:
             return RunResult(ran=False)
-        with paused_gc():
-            started = time.perf_counter()
-            snapshot = await load_snapshot(db, now)
-            read = time.perf_counter()
-            outcome = await asyncio.to_thread(daily, snapshot, now, rules)
-            decided = time.perf_counter()
-            run_id = await save_outcome(db, outcome, now, now)
-            written = time.perf_counter()
-    log.info("plan run %d at %s: %s", run_id, now.isoformat(), outcome.counts)
+        return await _plan(db, rules, work, decide, worker or _worker())
+
+
+async def work_plan(
+    db: Database,
+    rules: Rules,
+    now: datetime,
+    *,
+    chunk: int = CHUNK_DEVICES,
+    decide: Decide = daily,
+    worker: str | None = None,
+) -> RunResult:
+    """`plan --worker`: join the run not complete yet, or start the run at `now` if none is
+    made (taking the plan lock only to start it), and plan chunks of it until every chunk is
+    done; several workers share one run. Not ran: the run at `now` was made already."""
+    while True:
+        work = await db.read(current)
+        if work is not None:
+            break
+        async with db.exclusive(PLAN_LOCK) as held:
+            if held:
+                work = await _open(db, now, now, chunk)
+                if work is None:
+                    return RunResult(ran=False)
+                break
+        await asyncio.sleep(POLL_SECONDS)  # another process is starting it: join it then
+    return await _plan(db, rules, work, decide, worker or _worker())
+
+
+async def _open(db: Database, now: datetime, due: datetime | None, size: int) -> Work | None:
+    """Under the plan lock: the run not complete yet, else a new run at `now` (None: the run
+    due at `due` is made already)."""
+    work = await db.read(current)
+    if work is not None:
+        log.info("plan: finishing run %d of %s", work.run_id, work.as_of.isoformat())
+        return work
+    if due is not None and (last := await last_run_at(db)) is not None and last >= due:
+        log.info("plan: the run due at %s was made at %s", due.isoformat(), last.isoformat())
+        return None
+    async with db.transaction() as conn:
+        work = await conn.run_sync(lambda c: start(c, now, size))
+    log.info(
+        "plan run %d at %s: %d groups in %d chunks",
+        work.run_id,
+        now.isoformat(),
+        work.groups,
+        work.chunks,
+    )
+    return work
+
+
+async def _plan(db: Database, rules: Rules, work: Work, decide: Decide, worker: str) -> RunResult:
+    """Claim, decide and save chunks of `work` until every chunk of it is done."""
+    tally = _Tally()
+    counts: dict[str, Any] | None = None
+    with paused_gc():
+        while True:
+            if await _chunk(db, rules, work, decide, worker, tally):
+                continue
+            async with db.transaction() as conn:
+                counts = await conn.run_sync(lambda c: finish(c, work, utcnow()))
+            if counts is not None:
+                log.info("plan run %d at %s: %s", work.run_id, work.as_of.isoformat(), counts)
+                break
+            if (await db.read(lambda c: progress(c, work.run_id))).chunks_done == work.chunks:
+                break  # another worker finished it
+            await asyncio.sleep(POLL_SECONDS)  # the chunks left are being planned elsewhere
     return RunResult(
         ran=True,
-        run_id=run_id,
-        counts=outcome.counts,
-        read_seconds=read - started,
-        decide_seconds=decided - read,
-        write_seconds=written - decided,
+        run_id=work.run_id,
+        counts=tally.counts if counts is None else counts,  # the run's, if this one finished it
+        read_seconds=tally.read,
+        decide_seconds=tally.decide,
+        write_seconds=tally.write,
+        chunks=tally.chunks,
     )
+
+
+async def _chunk(
+    db: Database, rules: Rules, work: Work, decide: Decide, worker: str, tally: _Tally
+) -> bool:
+    """Plan one chunk of `work`, all or nothing; False: none is left to claim."""
+    started = time.perf_counter()
+    if db.dialect == "postgresql":
+        # One transaction: the chunk's row stays locked (others skip it) until its outcome is
+        # committed; if this process dies, the transaction rolls back and the chunk is free.
+        async with db.transaction() as conn:
+            claimed = await conn.run_sync(lambda c: claim_and_load(c, work))
+            if claimed is None:
+                return False
+            chunk, snapshot = claimed
+            read = time.perf_counter()
+            outcome = await asyncio.to_thread(decide, snapshot, work.as_of, rules)
+            decided = time.perf_counter()
+            saved = await conn.run_sync(lambda c: save(c, outcome, work, chunk, worker))
+    else:  # one embedded planner: read in the reader's thread, write in one transaction
+        claimed = await db.read(lambda c: claim_and_load(c, work))
+        if claimed is None:
+            return False
+        chunk, snapshot = claimed
+        read = time.perf_counter()
+        outcome = await asyncio.to_thread(decide, snapshot, work.as_of, rules)
+        decided = time.perf_counter()
+        async with db.transaction() as conn:
+            saved = await conn.run_sync(lambda c: save(c, outcome, work, chunk, worker))
+    written = time.perf_counter()
+    del snapshot
+    if saved:
+        tally.add(outcome.counts, read - started, decided - read, written - decided)
+        done = await db.read(lambda c: progress(c, work.run_id))
+        log.info(
+            "plan run %d: chunk %d planned by %s; %d/%d chunks, %d/%d groups done",
+            work.run_id,
+            chunk.number,
+            worker,
+            done.chunks_done,
+            done.chunks,
+            done.groups_done,
+            done.groups,
+        )
+    return True
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def utcnow() -> datetime:
+    """The wall clock, for when a run was finished (its decisions use the run's `now`)."""
+    return datetime.now(timezone.utc)
 
 
 @contextmanager

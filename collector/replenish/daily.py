@@ -11,6 +11,7 @@ Is not: the reads and writes around it (collector.store.plans) or the lock and t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -108,6 +109,9 @@ class Snapshot:
     uncounted: list[Uncounted]
     received_until: datetime
     on_the_way: dict[Key, int] = field(default_factory=dict)  # cartridges ordered, not delivered
+    # The fleet's pages per cartridge by part number (issue 14), when the snapshot is a chunk
+    # of the fleet: computed once for the whole run (`fleet_yields`). None: from these tracks.
+    fleet: dict[str, Yield] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,14 @@ def _advanced(snapshot: Snapshot, now: datetime, rules: Rules) -> _Run:
     extra: dict[Key, int] = defaultdict(int)
     for order in snapshot.uncounted:
         extra[order.serial, order.supply_id] += order.quantity
-    run = _Run(fleet=_fleet_yields(snapshot))
+    fleet = snapshot.fleet
+    if fleet is None:
+        fleet = fleet_yields(
+            (supply.sku, track.meter.yields)
+            for supply in snapshot.supplies
+            if (track := snapshot.tracks.get((supply.serial, supply.supply_id))) is not None
+        )
+    run = _Run(fleet=fleet)
     for supply in snapshot.supplies:
         key = (supply.serial, supply.supply_id)
         track = snapshot.tracks.get(key)
@@ -301,14 +312,14 @@ def _candidates(snapshot: Snapshot, run: _Run, eligible: dict[str, bool]) -> lis
     return out
 
 
-def _fleet_yields(snapshot: Snapshot) -> dict[str, Yield]:
+def fleet_yields(learned: Iterable[tuple[str | None, Sequence[int]]]) -> dict[str, Yield]:
     """The pages per cartridge of each part number across the fleet, from the cartridges each
-    supply's track learned (issue 14: the second source, after the device's own)."""
+    supply's track learned, given as (part number, its track's learned yields) (issue 14: the
+    second source, after the device's own)."""
     by_sku: dict[str, list[int]] = defaultdict(list)
-    for supply in snapshot.supplies:
-        track = snapshot.tracks.get((supply.serial, supply.supply_id))
-        if supply.sku and track is not None and track.meter.yields:
-            by_sku[supply.sku].extend(track.meter.yields)
+    for sku, yields in learned:
+        if sku and yields:
+            by_sku[sku].extend(yields)
     return {sku: y for sku, ys in by_sku.items() if (y := fleet_yield(ys)) is not None}
 
 

@@ -11,9 +11,12 @@ Is not: the decisions (collector.replenish.daily) or the writes (collector.store
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from collector.replenish.daily import (
     Device,
@@ -41,23 +44,54 @@ from collector.store.schema import (
 )
 from collector.store.shipment_states import CANCELLED, DELIVERED, INSTALLED, OPEN
 
+_R = TypeVar("_R", bound=tuple[Any, ...])
 OVERLAP = timedelta(minutes=10)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def load(conn: Connection, now: datetime) -> Snapshot:
-    """What the run at `now` decides from, read in one transaction."""
+@dataclass(frozen=True)
+class Contacts:
+    """A chunk of the fleet: the devices whose supplies contact's id is in (after, through]
+    (through None: to the end), so each R10 group and each R16 notice is whole in one."""
+
+    after: int
+    through: int | None
+
+    def devices(self) -> Select[tuple[str]]:
+        """The serials of the chunk's devices."""
+        query = select(asr_devices.c.serial).where(asr_devices.c.contact_id > self.after)
+        if self.through is not None:
+            query = query.where(asr_devices.c.contact_id <= self.through)
+        return query
+
+
+def new_since(conn: Connection) -> datetime:
+    """Readings received after this are new to the next run (the last run's, less OVERLAP)."""
     last = conn.execute(select(func.max(plan_runs.c.received_until))).scalar_one_or_none()
-    since = (last - OVERLAP) if last is not None else EPOCH
+    return (last - OVERLAP) if last is not None else EPOCH
+
+
+def load(
+    conn: Connection,
+    now: datetime,
+    since: datetime | None = None,
+    chunk: Contacts | None = None,
+) -> Snapshot:
+    """What the run at `now` decides from, read in one transaction: the whole fleet, or with
+    `chunk` its devices only (and `since`, the run's, given: the readings it takes)."""
+    if since is None:
+        since = new_since(conn)
+    mine = _scoped(chunk)
     states = {
         row.serial: StoredState(row.state, row.since, row.notices_sent, row.high_usage, row.reason)
-        for row in conn.execute(select(device_states))
+        for row in conn.execute(mine(select(device_states), device_states.c.serial))
     }
-    in_transit, delivered, on_the_way = _shipped(conn, now)
-    query = (
+    in_transit, delivered, on_the_way = _shipped(conn, now, mine)
+    query = mine(
         select(asr_devices, customers.c.kind, devices.c.last_seen)
         .join(customers, customers.c.id == asr_devices.c.customer_id)
-        .outerjoin(devices, devices.c.serial == asr_devices.c.serial)
+        .outerjoin(devices, devices.c.serial == asr_devices.c.serial),
+        asr_devices.c.serial,
     )
     fleet = {
         row.serial: Device(
@@ -77,28 +111,49 @@ def load(conn: Connection, now: datetime) -> Snapshot:
     registered = [
         Supply(row.serial, row.supply_id, row.kind, row.colour, row.sku, row.rated_yield)
         for row in conn.execute(
-            select(asr_supplies).order_by(asr_supplies.c.serial, asr_supplies.c.supply_id)
+            mine(select(asr_supplies), asr_supplies.c.serial).order_by(
+                asr_supplies.c.serial, asr_supplies.c.supply_id
+            )
         )
     ]
     tracks = {
         (serial, supply_id): Track.from_json(track)
         for serial, supply_id, track in conn.execute(
-            select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.track)
+            mine(
+                select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.track),
+                supply_tracks.c.serial,
+            )
         )
     }
-    points = _points(conn, since, now, tracks)
+    points = _points(conn, since, now, tracks, mine)
     uncounted = [
         Uncounted(row.id, row.serial, row.supply_id, row.quantity)
         for row in conn.execute(
-            select(orders.c.id, orders.c.serial, orders.c.supply_id, orders.c.quantity)
-            .join(shipments, shipments.c.id == orders.c.shipment_id)
-            .where(orders.c.counted_at.is_(None), shipments.c.status != CANCELLED)
+            mine(
+                select(orders.c.id, orders.c.serial, orders.c.supply_id, orders.c.quantity)
+                .join(shipments, shipments.c.id == orders.c.shipment_id)
+                .where(orders.c.counted_at.is_(None), shipments.c.status != CANCELLED),
+                orders.c.serial,
+            )
         )
     ]
     return Snapshot(fleet, registered, tracks, points, uncounted, now, on_the_way)
 
 
-def _shipped(conn: Connection, now: datetime) -> tuple[dict[str, int], set[str], dict[Key, int]]:
+_Scope = Callable[[Select[_R], ColumnElement[str]], Select[_R]]
+
+
+def _scoped(chunk: Contacts | None) -> _Scope[Any]:
+    """A query narrowed to the chunk's devices by its serial column (the whole fleet: as is)."""
+    if chunk is None:
+        return lambda query, serial: query
+    serials = chunk.devices().scalar_subquery()
+    return lambda query, serial: query.where(serial.in_(serials))
+
+
+def _shipped(
+    conn: Connection, now: datetime, mine: _Scope[Any]
+) -> tuple[dict[str, int], set[str], dict[Key, int]]:
     """Per device, its order lines on their way and whether one was ever delivered; per
     supply, the cartridges on their way or delivered in the last day."""
     in_transit: dict[str, int] = defaultdict(int)
@@ -115,7 +170,9 @@ def _shipped(conn: Connection, now: datetime) -> tuple[dict[str, int], set[str],
         func.count(),
         func.sum(orders.c.quantity),
     ).join(shipments, shipments.c.id == orders.c.shipment_id)
-    grouped = query.group_by(orders.c.serial, orders.c.supply_id, shipments.c.status, recent)
+    grouped = mine(query, orders.c.serial).group_by(
+        orders.c.serial, orders.c.supply_id, shipments.c.status, recent
+    )
     for serial, supply_id, status, fresh, count, quantity in conn.execute(grouped):
         if status in (DELIVERED, INSTALLED):
             delivered.add(serial)
@@ -127,9 +184,13 @@ def _shipped(conn: Connection, now: datetime) -> tuple[dict[str, int], set[str],
 
 
 def _points(
-    conn: Connection, since: datetime, until: datetime, tracks: dict[Key, Track]
+    conn: Connection,
+    since: datetime,
+    until: datetime,
+    tracks: dict[Key, Track],
+    mine: _Scope[Any],
 ) -> dict[Key, list[Point]]:
-    query = (
+    query = mine(
         select(
             readings.c.id,
             readings.c.serial,
@@ -151,7 +212,8 @@ def _points(
             (asr_supplies.c.serial == readings.c.serial)
             & (asr_supplies.c.supply_index == supplies.c.supply_index),
         )
-        .where(readings.c.received_at > since, readings.c.received_at <= until)
+        .where(readings.c.received_at > since, readings.c.received_at <= until),
+        readings.c.serial,
     )
     rows = conn.execute(query).all()
     # The device's toner alert (noToner, lowToner) names no supply: it is a supply's only

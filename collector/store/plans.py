@@ -52,6 +52,13 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
         )
         .returning(plan_runs.c.id)
     ).scalar_one()
+    write(conn, outcome, now, run_id)
+    return run_id
+
+
+def write(conn: Connection, outcome: Outcome, now: datetime, run_id: int) -> None:
+    """Write an outcome (the whole fleet's, or a chunk's) for the run `run_id`, whose row is
+    stored, in the caller's transaction."""
     notices: list[dict[str, Any]] = []
     placed_ids = [
         _save_shipment(conn, placed, now, run_id, notices) for placed in outcome.shipments
@@ -71,7 +78,6 @@ def save(conn: Connection, outcome: Outcome, now: datetime, started_at: datetime
     _save_states(conn, outcome, now, notices)
     if notices:
         conn.execute(notifications.insert(), notices)
-    return run_id
 
 
 def _save_shipment(
