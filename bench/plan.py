@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/plan.py [--devices 100000] [--database sqlite|postgresql|both]
                                    [--keep DIR] [--rounds 1] [--profile]
+                                   [--workers N] [--chunk DEVICES]
                                    [--pg-dsn postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 Target: planning costs at most 3 times the read, (decide + write) / read <= 3.
@@ -43,6 +44,12 @@ step less the resident size before it (sampled every 20 ms); `GC s` the time the
 garbage collector ran in the step (gc.callbacks). The database file is in the OS page cache
 (it was just copied), as it is on a collector that runs every day.
 
+`--workers N` makes the run instead with N worker processes (`work_plan`, what
+`asr-collector plan --worker` runs; on SQLite one process, `run_plan`), started together on a
+fresh copy: the wall time from their start to the last one's end, and each worker's peak RSS
+(getrusage's ru_maxrss: the whole process, interpreter included). `--chunk` sets the devices
+per chunk (default collector.daily_run.CHUNK_DEVICES).
+
 `--profile` adds cProfile of the three steps on one more copy, each alone in this thread:
 `plans.load`, `daily.daily`, and `plans.save` in a transaction that is rolled back.
 """
@@ -59,6 +66,7 @@ import os
 import platform
 import pstats
 import random
+import resource
 import shlex
 import shutil
 import sqlite3
@@ -83,9 +91,10 @@ from sqlalchemy import Connection, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from collector.daily_run import RunResult, paused_gc, run_plan
+from collector.daily_run import CHUNK_DEVICES, RunResult, paused_gc, run_plan, work_plan
 from collector.replenish.daily import daily
 from collector.replenish.forecast import Track, forecast
+from collector.replenish.series import Usage
 from collector.replenish.settings import Rules
 from collector.store.database import Database, _json, sqlite_pragmas
 from collector.store.migrate import migrate
@@ -100,7 +109,7 @@ YESTERDAY = (NOW - timedelta(days=1)).date().toordinal()
 TODAY = NOW.date().toordinal()
 LAST_RUN = NOW - timedelta(days=1)
 LEAD_DAYS = 3
-FORMAT = 1  # of the built data: a kept database of another format is built again
+FORMAT = 2  # of the built data: a kept database of another format is built again
 CHUNK = 5_000  # devices per insert transaction
 
 _COLUMNS = {  # in insert order (foreign keys)
@@ -297,7 +306,7 @@ def _device(
             unit="g",
             capacity=capacity,
             start=first,
-            usage=track_usage,
+            usage=Usage.of(track_usage),
             last_at=_noon(last_day).timestamp(),
             last_value=level,
             coarse=False,
@@ -693,7 +702,9 @@ async def driver_read(db: Database, url: str) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
-async def measure(backend: str, url: str, devices: int, rules: Rules, memory: Memory) -> Round:
+async def measure(
+    backend: str, url: str, devices: int, rules: Rules, memory: Memory, chunk: int
+) -> Round:
     """driver fetch, load_snapshot alone, then run_plan, on a fresh copy at `url`."""
     db = Database.open(url)
     timer = GCTimer()
@@ -714,7 +725,7 @@ async def measure(backend: str, url: str, devices: int, rules: Rules, memory: Me
         gc.collect()
         base = memory.reset()
         gc_before = timer.total
-        result = await run_plan(db, rules, NOW)
+        result = await run_plan(db, rules, NOW, chunk=chunk)
         plan_peak = (memory.peak - base) / 2**20
         plan_gc = timer.total - gc_before
         if not result.ran:
@@ -749,6 +760,82 @@ async def measure(backend: str, url: str, devices: int, rules: Rules, memory: Me
         ships,
         lines,
     )
+
+
+async def as_worker(url: str, chunk: int, rules: Rules) -> int:
+    """One worker process of `--workers`: its part of the run at NOW, as a JSON line."""
+    db = Database.open(url)
+    started = time.perf_counter()
+    try:
+        if db.dialect == "sqlite":  # the one embedded planner
+            result = await run_plan(db, rules, NOW, chunk=chunk)
+        else:
+            result = await work_plan(db, rules, NOW, chunk=chunk)
+    finally:
+        await db.close()
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "chunks": result.chunks,
+                "read": result.read_seconds,
+                "decide": result.decide_seconds,
+                "write": result.write_seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+    return 0
+
+
+async def measure_workers(
+    backend: str, url: str, devices: int, workers: int, chunk: int
+) -> tuple[str, dict[str, Any]]:
+    """The run at NOW made by `workers` processes (`plan --worker`'s work_plan, each its own
+    process): the wall time from their start to the last one's end, each one's peak RSS."""
+    command = [sys.executable, __file__, "--as-worker", url, "--chunk", str(chunk)]
+    started = time.perf_counter()
+    procs = [
+        await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+        for _ in range(workers)
+    ]
+    outs = [await proc.communicate() for proc in procs]
+    wall = time.perf_counter() - started
+    if any(proc.returncode for proc in procs):
+        raise RuntimeError(f"a worker failed: {[proc.returncode for proc in procs]}")
+    parts = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outs]
+    db = Database.open(url)
+    try:
+        ships, lines = await db.read(
+            lambda conn: (
+                conn.execute(
+                    select(func.count()).select_from(shipments).where(shipments.c.placed_at == NOW)
+                ).scalar_one(),
+                conn.execute(
+                    select(func.count())
+                    .select_from(orders.join(shipments, shipments.c.id == orders.c.shipment_id))
+                    .where(shipments.c.placed_at == NOW)
+                ).scalar_one(),
+            )
+        )
+    finally:
+        await db.close()
+    each = ", ".join(
+        f"{p['chunks']} chunks {p['peak_rss_mb']:.0f} MB"
+        f" (read {p['read']:.1f} / decide {p['decide']:.1f} / write {p['write']:.1f} s)"
+        for p in parts
+    )
+    row = (
+        f"| {backend} | {devices:,} | {workers} | {chunk:,} | {wall:.1f} |"
+        f" {max(p['peak_rss_mb'] for p in parts):.0f} | {each} | {ships:,} | {lines:,} |"
+    )
+    return row, {"wall": wall, "parts": parts, "shipments": ships, "lines": lines}
+
+
+WORKERS_HEADER = (
+    "| database | devices | workers | chunk | wall s | peak RSS MB (max of workers)"
+    " | each worker | shipments | lines |\n|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def _profiled(title: str, work: Callable[[], _T], top: int) -> tuple[_T, str]:
@@ -910,6 +997,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     memory = Memory()
     rounds: list[Round] = []
+    worker_rows: list[str] = []
     profiles: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="asr-bench-plan-") as tmp:
@@ -926,10 +1014,21 @@ async def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
                 try:
+                    if args.workers:
+                        for n in range(args.rounds):
+                            async with copy_of(source, work, f"{backend}w{n}", args.pg_dsn) as url:
+                                row, _ = await measure_workers(
+                                    backend, url, args.devices, args.workers, args.chunk
+                                )
+                            worker_rows.append(row)
+                            print(f"  round {n + 1}: {row}", flush=True)
+                        continue
                     for n in range(args.rounds):
                         async with copy_of(source, work, f"{backend}{n}", args.pg_dsn) as url:
                             gc.collect()
-                            result = await measure(backend, url, args.devices, rules, memory)
+                            result = await measure(
+                                backend, url, args.devices, rules, memory, args.chunk
+                            )
                         rounds.append(result)
                         print(f"  round {n + 1}: {result.row()}", flush=True)
                     if args.profile:
@@ -942,6 +1041,10 @@ async def run(args: argparse.Namespace) -> int:
                         )
     finally:
         memory.stop()
+    if worker_rows:
+        print(f"\n{WORKERS_HEADER}")
+        print("\n".join(worker_rows))
+        return 0
     print(f"\n{HEADER}")
     for result in rounds:
         print(result.row())
@@ -966,7 +1069,20 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile each step after")
     parser.add_argument("--top", type=int, default=25, help="profile entries to print")
     parser.add_argument("--pg-dsn", default=DEFAULT_PG)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="make the run with this many worker processes instead (PostgreSQL; SQLite: 1),"
+        " and report each one's peak RSS",
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=CHUNK_DEVICES, help="devices per chunk of the run"
+    )
+    parser.add_argument("--as-worker", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.as_worker:
+        return asyncio.run(as_worker(args.as_worker, args.chunk, Rules()))
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(_machine())
     print(code_version())
