@@ -1,16 +1,24 @@
-"""The daily replenishment run: lock, read, decide, write; and its schedule in the collector.
+"""The daily replenishment run: lock, then chunk by chunk read, decide, write; its schedule.
 
 Is: `run_plan`, one run for the whole fleet at `now`: under the plan lock (a PostgreSQL
 advisory lock, or a lock file beside the SQLite database), so with several collector
-processes on one database only one runs at a time and the others return at once; a
-scheduled run (`due` given) that finds a run made at or after its due time returns too, so the
-daily run is made once a day however far apart the processes' timers fire; the
-decisions are made off the event loop; the outcome is written in one transaction, so a run
-that stops half-way leaves nothing behind, and running again on the same data places no
-second order (the orders placed are in the balance, R12, R13). `schedule` runs it every day
-at a set time with APScheduler 3 (and `asr-collector plan --now` on demand).
+processes on one database only one coordinates a run at a time and the others return at once;
+a scheduled run (`due` given) that finds a run made at or after its due time returns too, so
+the daily run is made once a day however far apart the processes' timers fire. The run is
+planned in chunks (collector.store.plan_chunks): ranges of supplies contacts, so each R10 group
+(customer, site, contact) and each R16 notice (one per contact, naming all its disconnected
+devices) is whole in one chunk; the fleet's pages per cartridge by part number are computed
+once per run, before the chunks. Each chunk is read, decided off the event loop and written in
+one transaction with its mark done: a run that stops half-way leaves whole chunks only, the
+next call finishes it (a chunk done is not planned again), and running again on the same data
+places no second order (the orders placed are in the balance, R12, R13). Memory is bounded by
+a chunk, not the fleet. `work_plan` (`asr-collector plan --worker`) joins the run being made,
+or starts the run at `now`, and plans chunks beside other workers on PostgreSQL (each chunk
+claimed with FOR UPDATE SKIP LOCKED; a worker that dies frees its chunk). Progress (chunks and
+groups done of all) is logged after each chunk. `schedule` runs it every day at a set time
+with APScheduler 3 (and `asr-collector plan --now` on demand).
 Is not: the decisions (collector.replenish.daily, the pure core, which this module sits
-above with the store) or the SQL (collector.store.plans).
+above with the store) or the SQL (collector.store.plans, collector.store.plan_chunks).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""The daily run's decisions for the whole fleet: pure, from a snapshot of the store and `now`.
+"""The daily run's decisions for the fleet, or a chunk of it: pure, from a snapshot and `now`.
 
 Is: for every registered supply, its track advanced by the new readings and by the orders not
 counted yet (R13, R14), its forecast (R7); for every device, the R6 flag, whether it is
 connected (R16), its lifecycle state; then the plan (R8 to R12) and the notices that are due
-(R15: an order placed; R16: disconnected and the follow-up).
+(R15: an order placed; R16: disconnected and the follow-up). A chunk's snapshot holds whole
+contacts (collector.store.plan_chunks) and the fleet's yields by part number (`fleet_yields`,
+computed once per run), so it decides as the whole fleet's would for those devices.
 Is not: the reads and writes around it (collector.store.plans) or the lock and the schedule
 (collector.daily_run).
 """

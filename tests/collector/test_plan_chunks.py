@@ -269,3 +269,62 @@ async def test_a_worker_that_fails_half_way_leaves_its_chunk_whole_for_another(
     finally:
         await first.close()
         await second.close()
+
+
+STUCK_WORKER = """
+import asyncio, sys, time
+from datetime import datetime
+from collector.daily_run import work_plan
+from collector.replenish.daily import daily
+from collector.replenish.settings import Rules
+from collector.store.database import Database
+
+calls = 0
+
+def decide(snapshot, now, rules):
+    global calls
+    calls += 1
+    if calls == 2:  # the second chunk claimed, its snapshot read: stop here until killed
+        print("claimed", flush=True)
+        time.sleep(600)
+    return daily(snapshot, now, rules)
+
+async def main():
+    db = Database.open(sys.argv[1])
+    await work_plan(db, Rules(), datetime.fromisoformat(sys.argv[2]), chunk=9, decide=decide)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_killed_mid_chunk_frees_it_and_another_completes_the_run(
+    pg_copies: list[str],
+) -> None:
+    reference = Database.open(pg_copies[0])
+    try:
+        await run_plan(reference, Rules(), NOW, chunk=9)
+        expected = await reference.read(_written)
+    finally:
+        await reference.close()
+    url = pg_copies[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", STUCK_WORKER, url, NOW.isoformat(), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip() == b"claimed"
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, the server sees the connection go
+        await proc.wait()
+    db = Database.open(url)
+    try:
+        done, runs, ordered, in_done, complete = await db.read(_state)
+        assert done == 1 and runs == 1 and not complete
+        assert ordered <= in_done
+        finished = await asyncio.wait_for(work_plan(db, Rules(), NOW, chunk=9), 120)
+        assert finished.ran
+        assert await db.read(_written) == expected
+        assert (await db.read(_state))[4]
+    finally:
+        await db.close()
