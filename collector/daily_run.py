@@ -41,7 +41,16 @@ from apscheduler.triggers.cron import CronTrigger
 from collector.replenish.daily import Outcome, Snapshot, daily
 from collector.replenish.settings import Rules
 from collector.store.database import Database
-from collector.store.plan_chunks import Work, claim_and_load, current, finish, progress, save, start
+from collector.store.plan_chunks import (
+    Work,
+    claim_and_load,
+    current,
+    finish,
+    learned_yields,
+    progress,
+    save,
+    start,
+)
 from collector.store.plans import last_run_at
 
 log = logging.getLogger(__name__)
@@ -142,8 +151,9 @@ async def _open(db: Database, now: datetime, due: datetime | None, size: int) ->
     if due is not None and (last := await last_run_at(db)) is not None and last >= due:
         log.info("plan: the run due at %s was made at %s", due.isoformat(), last.isoformat())
         return None
+    yields = await db.read(learned_yields)  # the whole fleet's, once for the run
     async with db.transaction() as conn:
-        work = await conn.run_sync(lambda c: start(c, now, size))
+        work = await conn.run_sync(lambda c: start(c, now, size, yields))
     log.info(
         "plan run %d at %s: %d groups in %d chunks",
         work.run_id,

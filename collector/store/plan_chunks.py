@@ -24,7 +24,6 @@ from sqlalchemy import Connection, distinct, func, select, update
 
 from collector.replenish.daily import Outcome, Snapshot, fleet_yields
 from collector.replenish.pages import Yield
-from collector.replenish.track import Track
 from collector.store.plan_snapshot import Contacts, new_since
 from collector.store.plan_snapshot import load as load_snapshot
 from collector.store.plans import write
@@ -73,15 +72,15 @@ class Progress:
     groups: int
 
 
-def start(conn: Connection, now: datetime, size: int) -> Work:
-    """A new run at `now`: its rows and its chunks of about `size` devices."""
+def start(conn: Connection, now: datetime, size: int, yields: dict[str, Yield]) -> Work:
+    """A new run at `now`: its rows and its chunks of about `size` devices, with the fleet's
+    `yields` (`learned_yields`, read just before under the plan lock)."""
     since = new_since(conn)  # before this run's own row counts as the last run
     run_id: int = conn.execute(
         plan_runs.insert()
         .values(as_of=now, started_at=now, finished_at=now, received_until=now, counts={})
         .returning(plan_runs.c.id)
     ).scalar_one()
-    yields = _fleet_yields(conn)
     layout = _layout(conn, size)
     groups = sum(count for _, _, count, _ in layout)
     conn.execute(
@@ -111,10 +110,15 @@ def start(conn: Connection, now: datetime, size: int) -> Work:
     return Work(run_id, now, since, yields, len(layout), groups)
 
 
-def _fleet_yields(conn: Connection) -> dict[str, Yield]:
-    """The first pass: each part number's learned yields over the whole fleet's tracks."""
+def learned_yields(conn: Connection) -> dict[str, Yield]:
+    """The first pass: each part number's pages per cartridge over the whole fleet's tracks.
+
+    Only the learned yields leave the database (the path `meter.yields` of the track's JSON,
+    Track.to_json): decoding 400,000 whole tracks for them took longer than a chunk's work.
+    """
+    learned = supply_tracks.c.track[("meter", "yields")]
     query = (
-        select(asr_supplies.c.sku, supply_tracks.c.track)
+        select(asr_supplies.c.sku, learned)
         .join(
             supply_tracks,
             (supply_tracks.c.serial == asr_supplies.c.serial)
@@ -123,11 +127,7 @@ def _fleet_yields(conn: Connection) -> dict[str, Yield]:
         .where(asr_supplies.c.sku.is_not(None))
         .execution_options(yield_per=TRACKS_PER_FETCH)
     )
-    return fleet_yields(
-        (sku, yields)
-        for sku, track in conn.execute(query)
-        if (yields := Track.from_json(track).meter.yields)
-    )
+    return fleet_yields((sku, yields) for sku, yields in conn.execute(query) if yields)
 
 
 def _layout(conn: Connection, size: int) -> list[tuple[int, int | None, int, int]]:

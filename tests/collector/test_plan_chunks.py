@@ -15,19 +15,22 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select, text, update
 
 from collector.daily_run import run_plan, work_plan
-from collector.replenish.daily import Outcome, Snapshot, daily
+from collector.replenish.daily import Outcome, Snapshot, daily, fleet_yields
 from collector.replenish.settings import Rules
+from collector.replenish.track import Track
 from collector.store.database import Database
-from collector.store.plan_snapshot import Contacts
+from collector.store.plan_chunks import learned_yields
+from collector.store.plan_snapshot import Contacts, load
 from collector.store.plans import load_snapshot, save_outcome
 from collector.store.schema import (
     device_states,
@@ -326,5 +329,44 @@ async def test_a_worker_killed_mid_chunk_frees_it_and_another_completes_the_run(
         assert finished.ran
         assert await db.read(_written) == expected
         assert (await db.read(_state))[4]
+    finally:
+        await db.close()
+
+
+def _learn(conn: Connection) -> None:
+    """Give some tracks learned pages per cartridge, as a year of readings would."""
+    rows = conn.execute(
+        select(supply_tracks.c.serial, supply_tracks.c.supply_id, supply_tracks.c.track)
+        .order_by(supply_tracks.c.serial, supply_tracks.c.supply_id)
+        .limit(60)
+    ).all()
+    for n, (serial, supply_id, stored) in enumerate(rows):
+        track = Track.from_json(stored)
+        track = replace(track, meter=replace(track.meter, yields=(2000 + 10 * n, 2100 + n)))
+        conn.execute(
+            update(supply_tracks)
+            .where(supply_tracks.c.serial == serial, supply_tracks.c.supply_id == supply_id)
+            .values(track=track.to_json())
+        )
+
+
+def _decoded(conn: Connection) -> dict[str, Any]:
+    """The fleet's yields as the whole-fleet run computes them: from the decoded tracks."""
+    snapshot = load(conn, NOW)
+    return fleet_yields(
+        (s.sku, track.meter.yields)
+        for s in snapshot.supplies
+        if (track := snapshot.tracks.get((s.serial, s.supply_id))) is not None
+    )
+
+
+async def test_the_first_pass_reads_the_yields_the_decoded_tracks_have(copies: list[str]) -> None:
+    db = Database.open(copies[0])
+    try:
+        async with db.transaction() as conn:
+            await conn.run_sync(_learn)
+        expected = await db.read(_decoded)
+        assert expected, "some part numbers have a fleet figure"
+        assert await db.read(learned_yields) == expected
     finally:
         await db.close()
