@@ -176,9 +176,7 @@ def advance(
         start += cut
     if meter.start is not None and len(meter.usage) > rules.history_days:
         cut = len(meter.usage) - rules.history_days
-        kept = Days(meter.usage)
-        kept.drop(cut)
-        meter = replace(meter, usage=kept.freeze(), start=meter.start + cut)
+        meter = replace(meter, usage=meter.usage.without(cut), start=meter.start + cut)
     new = Track(
         unit=unit,
         capacity=capacity,

@@ -367,12 +367,13 @@ def _weekly_cartridges(usage: Usage, size: float | None, weeks: int) -> list[flo
     if not size:
         return []
     out = []
+    tail = usage.tail(weeks * 7)  # NaN: unknown
     for w in range(weeks, 0, -1):
-        end = len(usage) - (w - 1) * 7
-        block = usage[end - 7 : end] if end >= 7 else ()
-        if len(block) < 7 or None in block:
+        end = len(tail) - (w - 1) * 7
+        week = sum(tail[end - 7 : end]) if end >= 7 else math.nan
+        if week != week:
             continue  # not a whole week of known data: it cannot show usage "every week"
-        out.append(sum(block) / size)  # type: ignore[arg-type]
+        out.append(week / size)
     return out
 
 

@@ -76,6 +76,7 @@ class Track:
             "capacity": self.capacity,
             "start": self.start,
             "usage": self.usage.pack(),  # rounded once, where each day's value is made
+            "usage_sums": self.usage.kept(),  # R7, R12: its windows' running sums
             "last_at": self.last_at,
             "last_value": self.last_value,
             "coarse": self.coarse,
@@ -92,7 +93,8 @@ class Track:
             unit=data["unit"],
             capacity=data["capacity"],
             start=data["start"],
-            usage=Usage.unpack(data["usage"]),  # packed, or the list stored before (r0011)
+            # packed with its running sums, or the JSON list stored before (r0011)
+            usage=Usage.unpack(data["usage"], data.get("usage_sums") or ()),
             last_at=data["last_at"],
             last_value=data["last_value"],
             coarse=data["coarse"],
@@ -134,8 +136,7 @@ def spread(usage: Days, start: int, from_day: int, to_day: int, used: float) -> 
     share = used / (to_day - first + 1)
     for i in range(first - start, to_day - start + 1):
         if i >= 0:
-            known = usage.get(i)
-            usage.set(i, round(share if known is None else known + share, 6))
+            usage.add(i, share)
 
 
 def with_order(track: Track, quantity: int, day: int | None) -> Track:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from collector.replenish.series import Days
 from collector.replenish.track import Track
 from collector.store.database import Database
 from collector.store.migrate import MIGRATIONS
@@ -125,7 +127,9 @@ async def test_migration_0011_packs_stored_usage_and_unpacks_it_on_downgrade(
         for statement in filter(str.strip, _ROWS.split(";")):
             await conn.execute(text(statement), {"t": at})
         # A track the collector wrote packed already (a collector upgraded before the store).
-        packed = Track.from_json(_OLD["black"]).to_json()
+        black = Track.from_json(_OLD["black"])
+        packed = replace(black, usage=Days(black.usage, (28, 7)).freeze()).to_json()
+        assert len(packed["usage_sums"]) == 2
         tracks = {**_OLD, "cyan": packed}
         for supply_id, track in tracks.items():
             await conn.execute(
@@ -148,5 +152,6 @@ async def test_migration_0011_packs_stored_usage_and_unpacks_it_on_downgrade(
     stored = await _stored(fresh_db)
     assert stored["black"] == _OLD["black"]
     assert stored["cyan"]["usage"] == _OLD["black"]["usage"]
+    assert "usage_sums" not in stored["cyan"]
     assert stored["cyan"]["meter"]["usage"] == _OLD["black"]["meter"]["usage"]
     assert stored["waste"] == _OLD["waste"]

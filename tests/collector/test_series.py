@@ -48,6 +48,8 @@ def test_running_sums_match_a_scan_after_any_edits(
             assert days.average(w) == (None if total is None else total / count)
     usage = days.freeze()
     assert usage == tuple(reference)
+    stored = Usage.unpack(usage.pack(), usage.kept())  # the store keeps the running sums
+    assert stored._sums == usage._sums and len(usage.kept()) == 2
     for w in (28, 7, 3, 90):
         assert usage.window(w) == _window(reference, w)
         assert Usage(reference).window(w) == _window(reference, w)  # scanned, not kept
@@ -75,3 +77,12 @@ def test_a_usage_reads_as_a_tuple() -> None:
     assert hash(usage) == hash((1.0, None, 2.5))
     assert usage.average(2) == 2.5 and usage.window(1) == (2.5, 1)
     assert Usage([None]).window(7) == (None, 0)
+
+
+def test_the_running_sums_kept_are_those_the_rules_ask_for() -> None:
+    """A window the rules no longer name (rate_window_days changed) is no longer kept."""
+    usage = Days(Usage([1.0, None, 2.0]), (28, 7)).freeze()
+    assert [k[0] for k in usage.kept()] == [28, 7]
+    assert [k[0] for k in Days(usage).freeze().kept()] == [28, 7]  # none named: those kept
+    assert {k[0] for k in Days(usage, (30, 7)).freeze().kept()} == {30, 7}
+    assert usage.average(28) == 1.5

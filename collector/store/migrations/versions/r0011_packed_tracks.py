@@ -3,9 +3,10 @@
 `supply_tracks.track` stays a JSON object (collector.replenish.track.Track.to_json); its
 `usage`, and its page counter's (`meter.usage`), become base64 of little-endian float64s,
 NaN for an unknown day, where they were a JSON list of numbers and nulls. float64 keeps every
-value exactly. Upgrading converts every stored track, downgrading converts back; a track
-already in the new form (or the old, on the way down) is left as it is, and the collector
-reads either form, so a collector upgraded mid-run is safe.
+value exactly. Upgrading converts every stored track, downgrading converts back (and drops
+`usage_sums`, the windows' running sums the collector adds when it next moves a track); a
+track already in the new form (or the old, on the way down) is left as it is, and the
+collector reads either form, so a collector upgraded mid-run is safe.
 The format is written out here, not imported, so this migration stays what it was when the
 code moves on.
 
@@ -57,6 +58,8 @@ def unpack(usage: Any) -> Any:
 
 def _convert(track: dict[str, Any], each: Callable[[Any], Any]) -> dict[str, Any]:
     out = {**track, "usage": each(track.get("usage"))}
+    if each is unpack:
+        out.pop("usage_sums", None)  # the running sums the packed form carries
     meter = track.get("meter")
     if isinstance(meter, dict) and "usage" in meter:
         out["meter"] = {**meter, "usage": each(meter["usage"])}
