@@ -72,7 +72,8 @@ supply_tracks = Table(
     metadata,
     Column("serial", Text, nullable=False),
     Column("supply_id", String(64), nullable=False),
-    Column("track", Json, nullable=False),  # collector.replenish.forecast.Track
+    # collector.replenish.track.Track.to_json: its daily usage packed, with its running sums (r0011)
+    Column("track", Json, nullable=False),
     Column("forecast", Json, nullable=False),  # Forecast.figures() at updated_at
     # R17: when the installed and shipped cartridges run out at the rate (days left = this
     # less now); NULL: not known, or no usage. Holds until the track changes.
