@@ -59,6 +59,7 @@ CHUNK_DEVICES = 2000  # devices per chunk: what one chunk's snapshot holds in me
 POLL_SECONDS = 0.5  # a worker with no chunk to claim looks again this often until the run is done
 
 Decide = Callable[[Snapshot, datetime, Rules], Outcome]
+OnProgress = Callable[[int, int, int, int], None]  # chunks done, chunks, groups done, groups
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ async def run_plan(
     chunk: int = CHUNK_DEVICES,
     decide: Decide = daily,
     worker: str | None = None,
+    on_progress: OnProgress | None = None,
 ) -> RunResult:
     """Forecast and plan the whole fleet at `now`, once, under the plan lock, in chunks of
     about `chunk` devices; with `due` (a scheduled run's time), not if a run at or after `due`
@@ -112,7 +114,7 @@ async def run_plan(
         work = await _open(db, now, due, chunk)
         if work is None:
             return RunResult(ran=False)
-        return await _plan(db, rules, work, decide, worker or _worker())
+        return await _plan(db, rules, work, decide, worker or _worker(), on_progress)
 
 
 async def work_plan(
@@ -123,6 +125,7 @@ async def work_plan(
     chunk: int = CHUNK_DEVICES,
     decide: Decide = daily,
     worker: str | None = None,
+    on_progress: OnProgress | None = None,
 ) -> RunResult:
     """`plan --worker`: join the run not complete yet, or start the run at `now` if none is
     made (taking the plan lock only to start it), and plan chunks of it until every chunk is
@@ -138,7 +141,7 @@ async def work_plan(
                     return RunResult(ran=False)
                 break
         await asyncio.sleep(POLL_SECONDS)  # another process is starting it: join it then
-    return await _plan(db, rules, work, decide, worker or _worker())
+    return await _plan(db, rules, work, decide, worker or _worker(), on_progress)
 
 
 async def _open(db: Database, now: datetime, due: datetime | None, size: int) -> Work | None:
@@ -164,13 +167,20 @@ async def _open(db: Database, now: datetime, due: datetime | None, size: int) ->
     return work
 
 
-async def _plan(db: Database, rules: Rules, work: Work, decide: Decide, worker: str) -> RunResult:
+async def _plan(
+    db: Database,
+    rules: Rules,
+    work: Work,
+    decide: Decide,
+    worker: str,
+    on_progress: OnProgress | None,
+) -> RunResult:
     """Claim, decide and save chunks of `work` until every chunk of it is done."""
     tally = _Tally()
     counts: dict[str, Any] | None = None
     with paused_gc():
         while True:
-            if await _chunk(db, rules, work, decide, worker, tally):
+            if await _chunk(db, rules, work, decide, worker, tally, on_progress):
                 continue
             async with db.transaction() as conn:
                 counts = await conn.run_sync(lambda c: finish(c, work, utcnow()))
@@ -192,7 +202,13 @@ async def _plan(db: Database, rules: Rules, work: Work, decide: Decide, worker: 
 
 
 async def _chunk(
-    db: Database, rules: Rules, work: Work, decide: Decide, worker: str, tally: _Tally
+    db: Database,
+    rules: Rules,
+    work: Work,
+    decide: Decide,
+    worker: str,
+    tally: _Tally,
+    on_progress: OnProgress | None,
 ) -> bool:
     """Plan one chunk of `work`, all or nothing; False: none is left to claim."""
     started = time.perf_counter()
@@ -233,6 +249,8 @@ async def _chunk(
             done.groups_done,
             done.groups,
         )
+        if on_progress is not None:
+            on_progress(done.chunks_done, done.chunks, done.groups_done, done.groups)
     return True
 
 
@@ -269,9 +287,10 @@ def schedule(
     at: str,
     clock: Callable[[], datetime],
     on_result: Callable[[RunResult | None], None] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> AsyncIOScheduler:
     """A started scheduler that runs the plan every day at `at` (HH:MM, UTC); `on_result`
-    hears each run's result (None: it failed)."""
+    hears each run's result (None: it failed), `on_progress` its progress after each chunk."""
     hour, minute = (int(part) for part in at.split(":"))
     scheduler = AsyncIOScheduler(timezone="UTC")
 
@@ -279,7 +298,8 @@ def schedule(
         result = None
         try:
             now = clock()
-            result = await run_plan(db, rules, now, due_at(now, hour, minute))
+            due = due_at(now, hour, minute)
+            result = await run_plan(db, rules, now, due, on_progress=on_progress)
         except Exception:  # the schedule's outer guard: log, try again tomorrow
             log.exception("plan run failed")
         if on_result is not None:

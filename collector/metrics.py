@@ -83,6 +83,13 @@ class Metrics:
             buckets=PLAN_BUCKETS,
             registry=self.registry,
         )
+        self.plan_progress = Gauge(
+            "asr_plan_progress",
+            "The daily run being made, as this process last saw it after a chunk it planned:"
+            " chunks and groups (customer, site, contact, R10) done, and in all.",
+            ["of"],
+            registry=self.registry,
+        )
         self.orders = Counter(
             "asr_orders",
             "What the daily runs of this process placed, by kind (shipments, lines).",
@@ -112,6 +119,16 @@ class Metrics:
         for kind in ("shipments", "lines"):
             value = counts.get(kind, 0)
             self.orders.labels(kind).inc(value if isinstance(value, int) else 0)
+
+    def plan_progressed(self, chunks_done: int, chunks: int, groups_done: int, groups: int) -> None:
+        """How far the daily run being made is (collector.daily_run's progress)."""
+        for of, value in (
+            ("chunks_done", chunks_done),
+            ("chunks", chunks),
+            ("groups_done", groups_done),
+            ("groups", groups),
+        ):
+            self.plan_progress.labels(of).set(value)
 
     def agent_clock(self, agent_id: str, offset: float | None) -> bool:
         """Record the clock offset an agent's heartbeat reports (None: its clock is right);

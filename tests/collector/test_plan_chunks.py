@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import Connection, select, text, update
 
 from collector.daily_run import run_plan, work_plan
+from collector.metrics import Metrics
 from collector.replenish.daily import Outcome, Snapshot, daily, fleet_yields
 from collector.replenish.settings import Rules
 from collector.replenish.track import Track
@@ -156,8 +157,20 @@ async def test_a_chunked_run_writes_what_one_whole_fleet_run_writes_sqlite(
     try:
         expected = await _whole_fleet(whole)
         assert expected["lines"], "the fleet orders something"
-        result = await run_plan(chunked, Rules(), NOW, chunk=7)
+        metrics = Metrics()
+        seen: list[tuple[int, int, int, int]] = []
+
+        def progressed(chunks_done: int, chunks: int, groups_done: int, groups: int) -> None:
+            seen.append((chunks_done, chunks, groups_done, groups))
+            metrics.plan_progressed(chunks_done, chunks, groups_done, groups)
+
+        result = await run_plan(chunked, Rules(), NOW, chunk=7, on_progress=progressed)
         assert result.ran and result.chunks > 20
+        chunks, groups = result.counts["chunks"], result.counts["groups"]
+        assert [s[0] for s in seen] == list(range(1, chunks + 1))
+        assert seen[-1] == (chunks, chunks, groups, groups)
+        text_ = metrics.exposition()[0].decode()
+        assert f'asr_plan_progress{{of="groups_done"}} {float(groups)}' in text_
         assert await chunked.read(_written) == expected
         assert result.counts["shipments"] == len({row[:3] for row in expected["lines"]})
         again = await run_plan(chunked, Rules(), NOW, due=NOW)  # made already
@@ -277,6 +290,7 @@ async def test_a_worker_that_fails_half_way_leaves_its_chunk_whole_for_another(
 STUCK_WORKER = """
 import asyncio, sys, time
 from datetime import datetime
+from collector.metrics import Metrics
 from collector.daily_run import work_plan
 from collector.replenish.daily import daily
 from collector.replenish.settings import Rules
