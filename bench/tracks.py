@@ -2,15 +2,17 @@
 
     .venv/bin/python bench/tracks.py --old 6f63c77 --tracks 5000 --memory 100000
 
-Builds 90-day tracks (grams a day rounded to 6 decimals as advance makes them, a tenth of the
-days unknown, half with a page counter's 90 days too), stored as a daily run leaves them
-(the old form loaded, a reading applied, written), and times per track, for the code of
-commit `--old` (collector.replenish's track, advance, forecast and pages read out of git into
-a scratch package) and for the working tree: encode (Track.to_json and pydantic-core's JSON,
-as the store writes it), decode (the JSON text to a Track), forecast, one day's advance, and
-the day's cycle (decode, advance, forecast, encode). Then the stored bytes per track, the
-peak memory (tracemalloc) of `--memory` decoded tracks, and whether the forecasts are the
-same: field by field, exact, and the largest relative difference where not.
+Builds 90-day tracks (grams a day rounded to 6 decimals as advance makes them, `--unknown` of
+the days unknown, `--meters` of them with a page counter's 90 days too), stored as a daily
+run leaves them (the old form loaded, a reading applied, written), and times per track (CPU,
+best of `--rounds`, each version in turn): encode (Track.to_json and pydantic-core's JSON, as
+the store writes it), decode (the JSON text to a Track), forecast, one reading's advance, and
+a day's cycle (decode, advance, forecast, encode), for the code of commit `--old` (its
+collector.replenish track modules read out of git into a scratch package), the working tree,
+and the working tree with advance keeping no running sums (every window scanned). Then the
+stored bytes per track, the peak memory (tracemalloc) of `--memory` decoded tracks, and
+whether the forecasts are the same: field by field, exact, and the largest relative
+difference where not.
 """
 
 from __future__ import annotations
@@ -101,7 +103,9 @@ def new_package() -> dict[str, ModuleType]:
     return {name: importlib.import_module(f"collector.replenish.{name}") for name in MODULES}
 
 
-def stored_tracks(count: int, seed: int) -> list[dict[str, Any]]:
+def stored_tracks(
+    count: int, seed: int, unknown: float = 0.1, meters: float = 0.5
+) -> list[dict[str, Any]]:
     """`count` tracks as the old code stored them (JSON lists: both versions load these)."""
     rng = random.Random(seed)
     last = NOW - timedelta(hours=18)
@@ -110,11 +114,11 @@ def stored_tracks(count: int, seed: int) -> list[dict[str, Any]]:
     for i in range(count):
         mean = rng.uniform(1.0, 12.0)
         usage = [
-            None if rng.random() < 0.1 else round(mean * rng.uniform(0.2, 1.8), 6)
+            None if rng.random() < unknown else round(mean * rng.uniform(0.2, 1.8), 6)
             for _ in range(90)
         ]
         meter = None
-        if i % 2:
+        if rng.random() < meters:
             pages = [None if u is None else round(u * 40.0, 6) for u in usage]
             meter = {"start": first, "usage": pages, "last": 50_000 + i, "last_at": None}
             meter["last_at"] = last.timestamp()
@@ -232,10 +236,12 @@ def main() -> int:
     parser.add_argument("--tracks", type=int, default=5_000, help="tracks timed")
     parser.add_argument("--memory", type=int, default=100_000, help="tracks held for memory")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--unknown", type=float, default=0.1, help="share of unknown days")
+    parser.add_argument("--meters", type=float, default=0.5, help="share with a page counter")
     parser.add_argument("--rounds", type=int, default=5, help="runs of each, old and new in turn")
     args = parser.parse_args()
     print(code_version(), f"| old: {args.old} | python {sys.version.split()[0]}")
-    stored = stored_tracks(args.tracks, args.seed)
+    stored = stored_tracks(args.tracks, args.seed, args.unknown, args.meters)
     with tempfile.TemporaryDirectory() as scratch:
         versions = {
             "old": old_package(args.old, Path(scratch)),
@@ -255,7 +261,7 @@ def main() -> int:
                     got[name][key] = min(took, got[name].get(key, float("inf")))
                     if key == "forecast":
                         got[name]["results"] = out
-        many = stored_tracks(args.memory, args.seed + 1)
+        many = stored_tracks(args.memory, args.seed + 1, args.unknown, args.meters)
         for name, mods in versions.items():
             texts = [to_json(t.to_json()) for t in after_a_day(mods, many)]
             got[name]["memory"] = peak_memory(mods, texts)
