@@ -105,16 +105,21 @@ async def run_plan(
 ) -> RunResult:
     """Forecast and plan the whole fleet at `now`, once, under the plan lock, in chunks of
     about `chunk` devices; with `due` (a scheduled run's time), not if a run at or after `due`
-    is stored already. A run left incomplete (its process died) is finished first, at its time.
-    Workers (`work_plan`) may plan some of the chunks meanwhile."""
+    is stored already. A run left incomplete (its process died) is finished first, at its time,
+    then the run at `now` is made (the result is the last run's). Workers (`work_plan`) may
+    plan some of the chunks meanwhile."""
     async with db.exclusive(PLAN_LOCK) as held:
         if not held:
             log.info("plan: another collector process is running it")
             return RunResult(ran=False)
-        work = await _open(db, now, due, chunk)
-        if work is None:
-            return RunResult(ran=False)
-        return await _plan(db, rules, work, decide, worker or _worker(), on_progress)
+        while True:
+            work = await _open(db, now, due, chunk)
+            if work is None:
+                return RunResult(ran=False)
+            result = await _plan(db, rules, work, decide, worker or _worker(), on_progress)
+            if work.as_of >= now:
+                return result
+            # an earlier run left incomplete, finished now: the run at `now` is still to make
 
 
 async def work_plan(

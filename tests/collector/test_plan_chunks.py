@@ -12,11 +12,12 @@ import asyncio
 import importlib.util
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -193,7 +194,10 @@ async def test_two_workers_place_the_orders_one_places(pg_copies: list[str]) -> 
     workers = [Database.open(two) for _ in range(2)]  # two processes' pools
     try:
         results = await asyncio.gather(
-            *(work_plan(w, Rules(), NOW, chunk=9, worker=f"w{n}") for n, w in enumerate(workers))
+            *(
+                work_plan(w, Rules(), NOW, chunk=9, worker=f"w{n}", decide=_slow)
+                for n, w in enumerate(workers)
+            )
         )
         assert all(r.ran for r in results)
         assert sum(r.chunks for r in results) == alone.chunks
@@ -208,6 +212,13 @@ async def test_two_workers_place_the_orders_one_places(pg_copies: list[str]) -> 
     finally:
         for w in workers:
             await w.close()
+
+
+def _slow(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
+    """`daily`, taking a while, as a chunk of a big fleet does: the other worker has time to
+    join the run (it looks for it every POLL_SECONDS) before this one plans every chunk."""
+    time.sleep(0.05)
+    return daily(snapshot, now, rules)
 
 
 class Failing:
@@ -287,9 +298,31 @@ async def test_a_worker_that_fails_half_way_leaves_its_chunk_whole_for_another(
         await second.close()
 
 
+async def test_a_run_left_incomplete_is_finished_then_the_days_run_is_made(
+    fleet_file: Path, tmp_path: Path
+) -> None:
+    db = await _sqlite(fleet_file, tmp_path, "left")
+    try:
+        with pytest.raises(RuntimeError, match="the worker died"):
+            await run_plan(db, Rules(), NOW, chunk=9, decide=Failing(at=3))
+        tomorrow = NOW + timedelta(days=1)
+        result = await run_plan(db, Rules(), tomorrow, due=tomorrow - timedelta(hours=1))
+        assert result.ran
+        runs = await db.read(
+            lambda c: c.execute(
+                select(plan_runs.c.as_of, plan_work.c.done_at.is_not(None))
+                .join(plan_work, plan_work.c.run_id == plan_runs.c.id)
+                .order_by(plan_runs.c.id)
+            ).all()
+        )
+        assert [tuple(r) for r in runs] == [(NOW, True), (tomorrow, True)]
+    finally:
+        await db.close()
+
+
 STUCK_WORKER = """
 import asyncio, sys, time
-from datetime import datetime
+from datetime import datetime, timedelta
 from collector.metrics import Metrics
 from collector.daily_run import work_plan
 from collector.replenish.daily import daily
