@@ -307,6 +307,17 @@ def test_plan_now_from_the_command_line(tmp_path: Path) -> None:
     assert out["run"] == 1 and out["supplies"] == 0 and out["shipments"] == 0
     assert set(out["seconds"]) == {"read", "decide", "write"}
     assert (state / "collector.db").exists()
+    worker = subprocess.run(  # issue 16: joins the run being made, or makes the run now
+        [sys.executable, "-m", "collector.cli", "plan", "--worker", "--chunk", "50"]
+        + ["--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stderr
+    out = json.loads(worker.stdout)
+    assert out["run"] == 2 and out["chunks_planned_here"] == 1 and out["chunks"] == 1
 
 
 async def test_the_schedule_reports_each_run_to_the_metrics(db: Database) -> None:
