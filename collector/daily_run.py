@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -188,7 +188,7 @@ async def _plan(
             if await _chunk(db, rules, work, decide, worker, tally, on_progress):
                 continue
             async with db.transaction() as conn:
-                counts = await conn.run_sync(lambda c: finish(c, work, utcnow()))
+                counts = await conn.run_sync(lambda c: finish(c, work))
             if counts is not None:
                 log.info("plan run %d at %s: %s", work.run_id, work.as_of.isoformat(), counts)
                 break
@@ -261,11 +261,6 @@ async def _chunk(
 
 def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def utcnow() -> datetime:
-    """The wall clock, for when a run was finished (its decisions use the run's `now`)."""
-    return datetime.now(timezone.utc)
 
 
 @contextmanager

@@ -220,9 +220,10 @@ def save(conn: Connection, outcome: Outcome, work: Work, chunk: Chunk, worker: s
     return True
 
 
-def finish(conn: Connection, work: Work, now: datetime) -> dict[str, Any] | None:
+def finish(conn: Connection, work: Work) -> dict[str, Any] | None:
     """Once every chunk is done: the run's summary (its counts summed) in `plan_runs`, and the
-    run complete; None while a chunk is not done (or another worker finished it)."""
+    run complete; None while a chunk is not done (or another worker finished it). Its times
+    are the run's `now`, as a whole-fleet run's were (the clock is the caller's)."""
     left = conn.execute(
         select(func.count())
         .select_from(plan_chunks)
@@ -233,7 +234,7 @@ def finish(conn: Connection, work: Work, now: datetime) -> dict[str, Any] | None
     marked = conn.execute(
         update(plan_work)
         .where(plan_work.c.run_id == work.run_id, plan_work.c.done_at.is_(None))
-        .values(done_at=now)
+        .values(done_at=work.as_of)
     )
     if marked.rowcount != 1:
         return None
@@ -248,7 +249,7 @@ def finish(conn: Connection, work: Work, now: datetime) -> dict[str, Any] | None
     conn.execute(
         update(plan_runs)
         .where(plan_runs.c.id == work.run_id)
-        .values(counts=counts, finished_at=now)
+        .values(counts=counts, finished_at=work.as_of)
     )
     return counts
 
