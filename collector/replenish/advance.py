@@ -54,7 +54,9 @@ def advance(
     fleet and on the box: with the page counter they tell what happened while it was dark."""
     installs: list[Install] = []
     unit, capacity, start = track.unit, track.capacity, track.start
-    windows = (rules.rate_window_days, rules.spike_window_days)  # sums kept as days move
+    # R7, R12: their sums kept running as days move (none: scanned when asked, which costs
+    # less CPU in CPython at these lengths: docs/benchmarks.md, "Tracks, packed")
+    windows = (rules.rate_window_days, rules.spike_window_days)
     usage = Days(track.usage, windows)
     last_at, last_value, coarse = track.last_at, track.last_value, track.coarse
     balance, count, meter = track.balance, track.installs, track.meter

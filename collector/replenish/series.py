@@ -188,21 +188,21 @@ class Usage(Sequence[float | None]):
 
 class Days:
     """A Usage being edited, keeping the running sums of its last-N-day windows (`windows`;
-    none named: those the Usage kept) as days are appended, changed and dropped."""
+    None: those the Usage kept) as days are appended, changed and dropped."""
 
     __slots__ = ("_counts", "_days", "_totals", "_values")
 
-    def __init__(self, usage: Usage | None = None, windows: Iterable[int] = ()) -> None:
+    def __init__(self, usage: Usage | None = None, windows: Iterable[int] | None = None) -> None:
         usage = usage if usage is not None else Usage()
         self._values = array("d", usage._values)
-        windows = tuple(windows)
-        for days in windows:
+        windows = tuple(windows) if windows is not None else None
+        for days in windows or ():
             usage._running(days)  # summed once in the series' life, kept from now on
         self._days: list[int] = []
         self._totals: list[int] = []
         self._counts: list[int] = []
         for d, f, _, c in usage._sums:
-            if f is not None and (not windows or d in windows):  # a window no longer asked for goes
+            if f is not None and (windows is None or d in windows):  # one no longer asked: gone
                 self._days.append(d)
                 self._totals.append(f)
                 self._counts.append(c)

@@ -83,6 +83,7 @@ def test_the_running_sums_kept_are_those_the_rules_ask_for() -> None:
     """A window the rules no longer name (rate_window_days changed) is no longer kept."""
     usage = Days(Usage([1.0, None, 2.0]), (28, 7)).freeze()
     assert [k[0] for k in usage.kept()] == [28, 7]
-    assert [k[0] for k in Days(usage).freeze().kept()] == [28, 7]  # none named: those kept
+    assert [k[0] for k in Days(usage).freeze().kept()] == [28, 7]  # None: those kept
+    assert Days(usage, ()).freeze().kept() == []  # none: scanned when asked
     assert {k[0] for k in Days(usage, (30, 7)).freeze().kept()} == {30, 7}
     assert usage.average(28) == 1.5
