@@ -112,7 +112,7 @@ def request(
 def test_snmprec_reads_every_recording_sorted() -> None:
     paths = sorted((RECORDINGS / "snmprec").glob("*.snmprec"))
     if not paths:
-        pytest.skip("no recordings in ../shared/printers")
+        pytest.skip(snmpsim.SHARED_ABSENT)
     for path in paths:
         entries = load_snmprec(path)
         assert [oid for oid, _ in entries] == sorted(oid for oid, _ in entries)
@@ -437,7 +437,7 @@ async def test_close_drops_delayed_answers() -> None:
 async def test_real_recordings_served_give_the_expected_supplies() -> None:
     paths = sorted((RECORDINGS / "snmprec").glob("*.snmprec"))
     if not paths:
-        pytest.skip("no recordings in ../shared/printers")
+        pytest.skip(snmpsim.SHARED_ABSENT)
     expected = json.loads((RECORDINGS / "expected.json").read_text())
     devices = json.loads((RECORDINGS / "devices.json").read_text())
     printers = {p.stem: SimPrinter(load_snmprec(p)) for p in paths}
@@ -468,7 +468,7 @@ async def test_answers_match_snmpsim_on_the_recordings(simulator: snmpsim.Simula
     """snmpsim and our responder, serving the same recordings, answer the same objects."""
     paths = sorted((RECORDINGS / "snmprec").glob("*.snmprec"))
     if not paths:
-        pytest.skip("no recordings in ../shared/printers")
+        pytest.skip(snmpsim.SHARED_ABSENT)
     printers = {p.stem: SimPrinter(load_snmprec(p)) for p in paths}
     columns = [(*SUPPLIES, n) for n in PROFILE.supply_columns.values()]
     asks = [request(n, ber.GET_BULK, [SYS_DESCR[:-1], *columns], nr=1, mr=4) for n in printers] + [
