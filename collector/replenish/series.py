@@ -79,11 +79,6 @@ class Usage(Sequence[float | None]):
         usage._values, usage._sums = values, sums
         return usage
 
-    @classmethod
-    def of(cls, values: Usage | Iterable[float | None]) -> Usage:
-        """`values` as a Usage (itself if it is one)."""
-        return values if isinstance(values, Usage) else cls(values)
-
     def __len__(self) -> int:
         return len(self._values)
 
