@@ -5,8 +5,9 @@
 
 Builds a database at revision 0010 holding `--tracks` tracks in the form stored before 0011
 (90 days of usage as a JSON list, a page counter's on half of them: bench/tracks.py's), then
-times the upgrade to 0011 and the downgrade back, each in one transaction as `asr-collector
-migrate` runs it. PostgreSQL: a scratch database on `--pg` (created, then dropped).
+times the upgrade to 0011 and the downgrade back, each in one transaction, as the collector's
+commands migrate a database when they open it. PostgreSQL: a scratch database on `--pg`
+(created, then dropped).
 """
 
 from __future__ import annotations
