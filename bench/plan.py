@@ -306,7 +306,7 @@ def _device(
             unit="g",
             capacity=capacity,
             start=first,
-            usage=Usage.of(track_usage),
+            usage=Usage(track_usage),
             last_at=_noon(last_day).timestamp(),
             last_value=level,
             coarse=False,
