@@ -132,7 +132,14 @@ async def _planner(app: web.Application) -> AsyncIterator[None]:
             seconds = result.read_seconds + result.decide_seconds + result.write_seconds
             metrics.plan_ran(seconds, result.counts)
 
-    scheduler = schedule(app[COLLECTOR].db, config.rules(), config.plan.at, app[CLOCK], observe)
+    scheduler = schedule(
+        app[COLLECTOR].db,
+        config.rules(),
+        config.plan.at,
+        app[CLOCK],
+        observe,
+        on_progress=metrics.plan_progressed,
+    )
     yield
     scheduler.shutdown(wait=False)
 

@@ -141,6 +141,15 @@ async def test_r12_two_collectors_schedule_the_daily_run_and_it_runs_once(
     assert [_runs(m, "ran") for m in metrics] in ([1, 0], [0, 1]), metrics
     assert [_runs(m, "skipped") for m in metrics] in ([0, 1], [1, 0]), metrics
     assert [_runs(m, "failed") for m in metrics] == [0, 0], metrics
+    # The one that ran says how far its run got, after each chunk (issue 16): all done.
+    ran = next(m for m in metrics if _runs(m, "ran") == 1)
+    progress = {
+        row.split('"')[1]: float(row.split()[-1])
+        for row in ran.splitlines()
+        if row.startswith("asr_plan_progress{")
+    }
+    assert progress["chunks"] >= 1 and progress["chunks_done"] == progress["chunks"], progress
+    assert progress["groups_done"] == progress["groups"] >= 1, progress
     ((run_id, as_of),) = pg_rows(pg_url, "SELECT id, as_of FROM plan_runs")
     assert due <= as_of < due + timedelta(minutes=1)
     assert pg_rows(pg_url, "SELECT COUNT(*), MIN(plan_run_id) FROM shipments") == [(1, run_id)]
