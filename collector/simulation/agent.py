@@ -7,6 +7,10 @@ supply is empty, whatever the gauge shows), decoded by the agent's own decoder (
 R1), with the device's page counter (prtMarkerLifeCount, impressions), in signed batches
 that go through the collector's real ingest (authentication, validation, storage), as an
 enrolled agent's do.
+The decoder is pure, so a row it decoded once is not decoded again: the agent keeps what
+each distinct row (a supply's position, kind and colour, and what its gauge shows) decoded to,
+up to DECODED_ROWS rows (fleet_of(300, 365)'s year reads 447,855 rows, 9,039 of them
+distinct).
 Is not: SNMP on the wire (the agent's tests cover that) or HTTP (the ingest tests do); it
 raises no other error bit (no lowToner: the simulated devices do not say "low").
 """
@@ -21,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.api import Profile, Value, decode_errors, decode_supply, load_profile
 from collector.service import Collector
+from collector.simulation.gauges import Shown
 from collector.simulation.world import Slot
 from wire.batch import Batch, BatchReading, Heartbeat, PrinterCounts, encode_batch
 from wire.enroll import EnrollRequest, encode_message
@@ -32,6 +37,7 @@ _CONSUMED, _FILLED = 3, 4
 _TYPES = {"toner": 3, "waste": 4, "ink": 5}
 _IMPRESSIONS = 7
 BATCH_SIZE = 500
+DECODED_ROWS = 100_000  # decoded supply rows kept; a new row past this starts afresh
 AGENT_VERSION = "sim"
 
 
@@ -50,6 +56,11 @@ class SimAgent:
         self.agent_id = ""
         self.seq = 0
         self.started: datetime | None = None
+        self._decoded: dict[tuple[int, str, str | None, Shown], Supply] = {}
+        self._errors = {
+            empty: decode_errors(self.profile, self._error_state(["noToner"] if empty else []))
+            for empty in (False, True)
+        }
 
     async def enroll(self, token: str) -> None:
         """Enroll with a one-time token, as `asr-agent enroll` does."""
@@ -67,7 +78,7 @@ class SimAgent:
         """What the agent's poll of this device reports (R1), with its page counter."""
         supplies = tuple(self._supply(i, slot) for i, slot in enumerate(slots))
         empty = any(not slot.waste and slot.remaining() <= 0 for slot in slots)
-        errors = decode_errors(self.profile, self._error_state(["noToner"] if empty else []))
+        errors = self._errors[empty]
         return PrinterReading(
             serial=serial,
             serial_source="prtGeneralSerialNumber",
@@ -97,10 +108,21 @@ class SimAgent:
 
     def _supply(self, position: int, slot: Slot) -> Supply:
         spec = slot.spec
-        what = {"toner": "Toner", "ink": "Ink", "waste": "Waste Toner Container"}[spec.kind]
-        description = f"{(spec.colour or '').title()} {what}".strip()
         # A receptacle's level is the room left in it (RFC 3805), a cartridge's the toner left.
         shown = spec.gauge.shows(slot.remaining(), spec.capacity_grams)
+        key = (position, spec.kind, spec.colour, shown)
+        supply = self._decoded.get(key)
+        if supply is None:
+            if len(self._decoded) >= DECODED_ROWS:
+                self._decoded.clear()
+            supply = self._decoded[key] = self._decode(position, slot, shown)
+        return supply
+
+    def _decode(self, position: int, slot: Slot, shown: Shown) -> Supply:
+        """The agent's decoder on the row the device gives."""
+        spec = slot.spec
+        what = {"toner": "Toner", "ink": "Ink", "waste": "Waste Toner Container"}[spec.kind]
+        description = f"{(spec.colour or '').title()} {what}".strip()
         row: dict[str, Value] = {
             "description": description.encode(),
             "class": _FILLED if slot.waste else _CONSUMED,
