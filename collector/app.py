@@ -16,9 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from aiohttp import web
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.schedulers.base import BaseScheduler
 
 from collector.appkeys import CLOCK, COLLECTOR, CONFIG, METRICS
 from collector.config import CollectorConfig
@@ -122,8 +126,93 @@ async def _planner(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     metrics = app[METRICS]
+    watch = PlanWatch(metrics, config.plan.budget_minutes * 60)
+    scheduler = schedule(
+        app[COLLECTOR].db,
+        config.rules(),
+        config.plan.at,
+        app[CLOCK],
+        watch.finished,
+        on_progress=metrics.plan_progressed,
+    )
+    watch.attach(scheduler)
+    yield
+    watch.stop()
+    scheduler.shutdown(wait=False)
 
-    def observe(result: RunResult | None) -> None:
+
+class PlanWatch:
+    """Each scheduled run's outcome to the metrics, and a word when a run is slower than its
+    schedule: past `budget` seconds (said once when it passes, while the run still goes, and
+    again with its duration when it ends), or still going when the next day's time comes.
+
+    APScheduler runs one instance of the daily job at a time (max_instances=1): when the
+    next time comes and the run is still going, it does not start a second one beside it
+    nor queue one for later; that day's scheduled run is skipped (APScheduler's own line says
+    "maximum number of running instances reached") and the next one is the day after.
+    """
+
+    def __init__(self, metrics: Metrics, budget: float) -> None:
+        self.metrics = metrics
+        self.budget = budget
+        self.started_at: float | None = None  # time.monotonic() of the running run's start
+        self._counted = False  # this run's overrun is counted already
+        self._timer: asyncio.TimerHandle | None = None
+        metrics.plan_budget.set(budget)
+
+    def attach(self, scheduler: BaseScheduler) -> None:
+        """Hear the scheduler start the daily job, and skip it while it runs still."""
+        scheduler.add_listener(self._event, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
+
+    def _event(self, event: JobSubmissionEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.missed(event.scheduled_run_times)
+        else:
+            self.started()
+
+    def started(self) -> None:
+        """A scheduled run starts (the scheduler submitted the job)."""
+        self.stop()
+        self.started_at = time.monotonic()
+        self._counted = False
+        self._timer = asyncio.get_running_loop().call_later(self.budget, self._over_budget)
+
+    def _over_budget(self) -> None:
+        self._timer = None
+        if self.started_at is None:
+            return
+        self._count()
+        log.warning(
+            "plan: the daily run has been going for %s, past its budget of %s"
+            " ([plan] budget_minutes); it goes on",
+            _minutes(time.monotonic() - self.started_at),
+            _minutes(self.budget),
+        )
+
+    def _count(self) -> None:
+        if not self._counted:
+            self._counted = True
+            self.metrics.plan_overruns.labels("budget").inc()
+
+    def missed(self, times: list[datetime]) -> None:
+        """The next scheduled time came while the run was still going: that run is skipped."""
+        self.metrics.plan_overruns.labels("schedule").inc()
+        going = (
+            ""
+            if self.started_at is None
+            else f" (going for {_minutes(time.monotonic() - self.started_at)})"
+        )
+        log.warning(
+            "plan: the daily run due at %s is skipped: the previous run is still going%s;"
+            " the next one is at the following scheduled time (docs/operations.md, a run"
+            " slower than its schedule)",
+            ", ".join(t.isoformat() for t in times),
+            going,
+        )
+
+    def finished(self, result: RunResult | None) -> None:
+        """A scheduled run's end (None: it failed), to the metrics; slow, to the log too."""
+        metrics = self.metrics
         if result is None:
             metrics.plan_runs.labels("failed").inc()
         elif not result.ran:
@@ -131,17 +220,32 @@ async def _planner(app: web.Application) -> AsyncIterator[None]:
         else:
             seconds = result.read_seconds + result.decide_seconds + result.write_seconds
             metrics.plan_ran(seconds, result.counts)
+        if self.started_at is None:
+            return
+        took = time.monotonic() - self.started_at
+        self.stop()
+        if result is None or not result.ran:
+            return
+        metrics.plan_last_seconds.set(took)
+        if took > self.budget:
+            self._count()
+            log.warning(
+                "plan: run %s took %s, over its budget of %s ([plan] budget_minutes)",
+                result.run_id,
+                _minutes(took),
+                _minutes(self.budget),
+            )
 
-    scheduler = schedule(
-        app[COLLECTOR].db,
-        config.rules(),
-        config.plan.at,
-        app[CLOCK],
-        observe,
-        on_progress=metrics.plan_progressed,
-    )
-    yield
-    scheduler.shutdown(wait=False)
+    def stop(self) -> None:
+        """Forget the running run and its budget's timer (the app stops)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.started_at = None
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 async def _mailer(app: web.Application) -> AsyncIterator[None]:

@@ -101,6 +101,7 @@ class EnrollSection(Strict):
 class PlanSection(Strict):
     enabled: bool = True  # the daily replenishment run in `serve`
     at: str = "02:30"  # HH:MM, UTC
+    budget_minutes: float = Field(60, gt=0)  # a scheduled run slower than this says so
 
     @field_validator("at")
     @classmethod

@@ -90,6 +90,27 @@ class Metrics:
             ["of"],
             registry=self.registry,
         )
+        self.plan_budget = Gauge(
+            "asr_plan_budget_seconds",
+            "How long a scheduled daily run may take ([plan] budget_minutes).",
+            registry=self.registry,
+        )
+        self.plan_last_seconds = Gauge(
+            "asr_plan_last_seconds",
+            "Wall time of this process's last scheduled daily run that ran, from the"
+            " scheduler's start to its end (waits on the database included).",
+            registry=self.registry,
+        )
+        self.plan_overruns = Counter(
+            "asr_plan_overruns",
+            "Scheduled daily runs slower than their schedule, by kind: budget (a run went past"
+            " [plan] budget_minutes; counted once, as it passes), schedule (the next day's"
+            " time came while a run was still going: that day's run was skipped).",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in ("budget", "schedule"):
+            self.plan_overruns.labels(kind)
         self.orders = Counter(
             "asr_orders",
             "What the daily runs of this process placed, by kind (shipments, lines).",
