@@ -12,6 +12,7 @@ Is not: the reads and writes around it (collector.store.plans) or the lock and t
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from collector.replenish.settings import Rules
 from collector.replenish.track import point_of as point_of  # its home before track.py
 
 Key = tuple[str, str]  # (serial, supply id)
+_hints = functools.cache(Hints.of)  # pure, and few kinds, colours and rated yields
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Supply:
     @property
     def hints(self) -> Hints:
         """What its forecast needs besides its track (rated pages, slow, waste)."""
-        return Hints.of(self.kind, self.colour, self.rated_yield)
+        return _hints(self.kind, self.colour, self.rated_yield)
 
 
 @dataclass(frozen=True)
@@ -295,8 +297,13 @@ def _flags(
 def _candidates(snapshot: Snapshot, run: _Run, eligible: dict[str, bool]) -> list[SupplyPlan]:
     """What the planner decides from: each supply with its group, forecast and last order."""
     out = []
+    groups: dict[str, Group] = {}  # one per device, shared by its supplies
     for supply in snapshot.supplies:
-        device = snapshot.devices[supply.serial]
+        group = groups.get(supply.serial)
+        if group is None:
+            device = snapshot.devices[supply.serial]
+            group = Group(device.customer, str(device.site_id), str(device.contact_id))
+            groups[supply.serial] = group
         key = (supply.serial, supply.supply_id)
         out.append(
             SupplyPlan(
@@ -305,7 +312,7 @@ def _candidates(snapshot: Snapshot, run: _Run, eligible: dict[str, bool]) -> lis
                 kind=supply.kind,
                 colour=supply.colour,
                 sku=supply.sku,
-                group=Group(device.customer, str(device.site_id), str(device.contact_id)),
+                group=group,
                 forecast=run.forecasts[key],
                 last_order_day=run.tracks[key].last_order_day,
                 eligible=eligible[supply.serial],

@@ -189,7 +189,6 @@ def forecast(
             by_pages = _by_pages(track, now, rules, per, share, why)
         elif value is not None and size:
             by_pages = _by_pages(track, now, rules, per, value / size, "from the page counter")
-    level = replace(level, why="from the gauge's level" if level.rate is not None else "")
     if empty and not level.rate and not (by_pages and by_pages.rate):
         return _cold_start(track, rules, level, hints.slow)  # empty: 0 days left at any rate
     if level.rate is not None and step is None and value is not None:
@@ -349,6 +348,7 @@ def _by_level(track: Track, now: datetime, rules: Rules) -> Forecast:
         high_usage=high,
         high_usage_suspected=heavy and not high,
         weekly_cartridges=tuple(round(w, 2) for w in weekly),
+        why="from the gauge's level" if rate is not None else "",
     )
 
 

@@ -91,7 +91,8 @@ class Meter:
         if not data:
             return cls()
         anchor, mark = data.get("anchor"), data.get("mark")
-        return cls(
+        meter = object.__new__(cls)  # as Track.from_json: every field given, of its type
+        meter.__dict__.update(
             start=data.get("start"),
             usage=Usage.unpack(data.get("usage")),  # packed, or the list stored before
             last=data.get("last"),
@@ -108,6 +109,7 @@ class Meter:
             guessed=bool(data.get("guessed")),
             silent=bool(data.get("silent")),
         )
+        return meter
 
     @property
     def step(self) -> int | None:

@@ -89,7 +89,10 @@ class Track:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Track:
         """A track from its stored JSON object."""
-        return cls(
+        # Built without the frozen dataclass's __init__ (a setattr per field): every field is
+        # given, and of its type, so there is nothing for __post_init__ to convert.
+        track = object.__new__(cls)
+        track.__dict__.update(
             unit=data["unit"],
             capacity=data["capacity"],
             start=data["start"],
@@ -103,6 +106,7 @@ class Track:
             installs=data["installs"],
             meter=Meter.from_json(data.get("meter")),
         )
+        return track
 
     @property
     def last_day(self) -> int | None:

@@ -60,9 +60,7 @@ def write(conn: Connection, outcome: Outcome, now: datetime, run_id: int) -> Non
     """Write an outcome (the whole fleet's, or a chunk's) for the run `run_id`, whose row is
     stored, in the caller's transaction."""
     notices: list[dict[str, Any]] = []
-    placed_ids = [
-        _save_shipment(conn, placed, now, run_id, notices) for placed in outcome.shipments
-    ]
+    placed_ids = _save_shipments(conn, outcome.shipments, now, run_id, notices)
     shipping.placed(conn, placed_ids, now, "plan")  # each to the warehouse (R3)
     if outcome.counted:
         conn.execute(
@@ -80,27 +78,33 @@ def write(conn: Connection, outcome: Outcome, now: datetime, run_id: int) -> Non
         conn.execute(notifications.insert(), notices)
 
 
-def _save_shipment(
+def _save_shipments(
     conn: Connection,
-    placed: PlacedShipment,
+    placed: list[PlacedShipment],
     now: datetime,
     run_id: int,
     notices: list[dict[str, Any]],
-) -> int:
-    """One planned shipment, its order lines and its R15 notice (added to `notices`); its id."""
-    shipment_id: int = conn.execute(
-        shipments.insert()
-        .values(
-            customer_id=placed.customer,
-            site_id=placed.site_id,
-            contact_id=placed.contact_id,
-            status=PLACED,
-            placed_at=now,
-            plan_run_id=run_id,
-        )
-        .returning(shipments.c.id)
-    ).scalar_one()
-    lines = placed.shipment.lines
+) -> list[int]:
+    """The planned shipments, their order lines and their R15 notices (added to `notices`),
+    each kind of row in one statement; the shipments' ids, in the order given."""
+    if not placed:
+        return []
+    shipment_ids: list[int] = list(
+        conn.execute(
+            shipments.insert().returning(shipments.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "customer_id": p.customer,
+                    "site_id": p.site_id,
+                    "contact_id": p.contact_id,
+                    "status": PLACED,
+                    "placed_at": now,
+                    "plan_run_id": run_id,
+                }
+                for p in placed
+            ],
+        ).scalars()
+    )
     conn.execute(
         orders.insert(),
         [
@@ -115,21 +119,23 @@ def _save_shipment(
                 "placed_at": now,
                 "counted_at": now,  # the run put it in the balance
             }
-            for line in lines
+            for shipment_id, p in zip(shipment_ids, placed, strict=True)
+            for line in p.shipment.lines
         ],
     )
-    notices.append(
-        notice_row(
-            "order_placed",
-            placed.customer,
-            placed.contact_id,
-            recipient(placed.customer_kind),  # R15: the supplies contact; MPS: the helpdesk
-            now,
-            shipment=shipment_id,
-            serials=sorted({line.serial for line in lines}),
+    for shipment_id, p in zip(shipment_ids, placed, strict=True):
+        notices.append(
+            notice_row(
+                "order_placed",
+                p.customer,
+                p.contact_id,
+                recipient(p.customer_kind),  # R15: the supplies contact; MPS: the helpdesk
+                now,
+                shipment=shipment_id,
+                serials=sorted({line.serial for line in p.shipment.lines}),
+            )
         )
-    )
-    return shipment_id
+    return shipment_ids
 
 
 def _save_installs(conn: Connection, outcome: Outcome, run_id: int) -> None:
