@@ -86,7 +86,7 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from benchinfo import code_version
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import Connection, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -874,7 +874,11 @@ def profile_sync(conn: Connection, rules: Rules, top: int) -> str:
 async def profile_round(backend: str, url: str, rules: Rules, top: int) -> str:
     """The three steps profiled on the database at `url`."""
     if backend == "sqlite":
-        engine = create_engine(make_url(url).set(drivername="sqlite"), json_serializer=_json)
+        engine = create_engine(
+            make_url(url).set(drivername="sqlite"),
+            json_serializer=_json,
+            json_deserializer=from_json,
+        )
         event.listen(engine, "connect", lambda dbapi, _record: sqlite_pragmas(dbapi))
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         try:
@@ -882,7 +886,7 @@ async def profile_round(backend: str, url: str, rules: Rules, top: int) -> str:
                 return profile_sync(conn, rules, top)
         finally:
             engine.dispose()
-    async_engine = create_async_engine(url, json_serializer=_json)
+    async_engine = create_async_engine(url, json_serializer=_json, json_deserializer=from_json)
     try:
         async with async_engine.connect() as aconn:
             return await aconn.run_sync(lambda c: profile_sync(c, rules, top))
