@@ -183,7 +183,7 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
     by_device: dict[str, list[Supply]] = defaultdict(list)
     for supply in snapshot.supplies:
         by_device[supply.serial].append(supply)
-    high, eligible = _flags(snapshot, run, by_device, now, rules)
+    high, eligible, before = _flags(snapshot, run, by_device, now, rules)
     planned = plan(_candidates(snapshot, run, eligible), today, rules)
     placed = []
     lines_for: dict[str, int] = defaultdict(int)
@@ -208,6 +208,9 @@ def daily(snapshot: Snapshot, now: datetime, rules: Rules) -> Outcome:
             now,
             rules,
         )
+        if lines_for.get(serial)
+        # no line placed: its forecasts and facts are those `_flags` saw, so is its state
+        else _new_state(device, before[serial], now, rules)
         for serial, device in snapshot.devices.items()
         if serial in by_device
     ]
@@ -276,10 +279,10 @@ def _flags(
     by_device: dict[str, list[Supply]],
     now: datetime,
     rules: Rules,
-) -> tuple[dict[str, bool], dict[str, bool]]:
-    """Per device: the R6 flag, and whether ASR may order for it (not flagged or suspected,
-    R6; connected, R16)."""
-    high, eligible = {}, {}
+) -> tuple[dict[str, bool], dict[str, bool], dict[str, tuple[DeviceFacts, DeviceState]]]:
+    """Per device: the R6 flag, whether ASR may order for it (not flagged or suspected,
+    R6; connected, R16), and its facts and state before today's orders."""
+    high, eligible, before = {}, {}, {}
     for serial, supplies in by_device.items():
         # R6: once flagged, a device stays with the helpdesk: its usage drops when it runs
         # dry, which must not hand it back to automatic orders.
@@ -289,9 +292,10 @@ def _flags(
         high[serial] = flagged or any(f.high_usage for f in mine)
         fact = _facts(snapshot.devices[serial], supplies, run.forecasts, high[serial])
         suspected = any(f.high_usage_suspected for f in mine)
-        connected = device_state(fact, now, rules).state != DISCONNECTED
-        eligible[serial] = connected and not high[serial] and not suspected
-    return high, eligible
+        state = device_state(fact, now, rules)
+        before[serial] = (fact, state)
+        eligible[serial] = state.state != DISCONNECTED and not high[serial] and not suspected
+    return high, eligible, before
 
 
 def _candidates(snapshot: Snapshot, run: _Run, eligible: dict[str, bool]) -> list[SupplyPlan]:
@@ -350,8 +354,17 @@ def _facts(
     )
 
 
-def _new_state(device: Device, facts: DeviceFacts, now: datetime, rules: Rules) -> NewState:
-    state = device_state(facts, now, rules)
+def _new_state(
+    device: Device,
+    facts: DeviceFacts | tuple[DeviceFacts, DeviceState],
+    now: datetime,
+    rules: Rules,
+) -> NewState:
+    """The device's state after the run (from its facts, or its facts and their state)."""
+    if isinstance(facts, tuple):
+        facts, state = facts
+    else:
+        state = device_state(facts, now, rules)
     old = device.state
     same = old is not None and old.state == state.state
     since = old.since if same and old is not None else now
