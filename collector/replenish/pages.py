@@ -90,6 +90,8 @@ class Meter:
         """From the track's JSON (a track stored before page counters were kept: empty)."""
         if not data:
             return cls()
+        if data == _UNUSED:  # no page counter ever (most gauges): one shared, immutable
+            return _NO_METER
         anchor, mark = data.get("anchor"), data.get("mark")
         meter = object.__new__(cls)  # as Track.from_json: every field given, of its type
         meter.__dict__.update(
@@ -116,6 +118,10 @@ class Meter:
         """The gauge's step in percent, when every level it showed is a multiple of 10 % or
         more (a coarse gauge: 10 %, 25 %, 50 %), else None."""
         return self.gcd if self.gcd >= STEP_MIN and self.gcd < 100 else None
+
+
+_NO_METER = Meter()
+_UNUSED = _NO_METER.to_json()  # its JSON: a track's meter that never saw a page counter
 
 
 @dataclass(frozen=True)
