@@ -232,7 +232,7 @@ def _save_states(
     now: datetime,
     notices: list[dict[str, Any]],
 ) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "serial": s.serial,
             "state": s.state.state,
@@ -250,7 +250,25 @@ def _save_states(
     old = [{**row, "b_serial": row["serial"]} for row in rows if row["serial"] in stored]
     if new:
         conn.execute(device_states.insert(), new)
-    if old:
+    if old and conn.dialect.name == "sqlite":
+        # Straight through the driver, as the tracks are (every state may change in a run).
+        conn.exec_driver_sql(
+            "UPDATE device_states SET state = ?, reason = ?, high_usage = ?, since = ?,"
+            " notices_sent = ?, updated_at = ? WHERE serial = ?",
+            [
+                (
+                    row["state"],
+                    row["reason"],
+                    row["high_usage"],
+                    sqlite_time(row["since"]),
+                    row["notices_sent"],
+                    sqlite_time(row["updated_at"]),
+                    row["serial"],
+                )
+                for row in old
+            ],
+        )
+    elif old:
         conn.execute(
             update(device_states)
             .where(device_states.c.serial == bindparam("b_serial"))
