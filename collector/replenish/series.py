@@ -170,15 +170,16 @@ class Usage(Sequence[float | None]):
     ) -> Usage:
         """From the packed form and its running sums (`kept`), or the JSON list of numbers
         and nulls stored before it."""
-        if data is None:
-            return cls()
         if not isinstance(data, str):
-            return cls(data)
+            return cls() if data is None else cls(data)
         values = array("d")
         values.frombytes(binascii.a2b_base64(data))
         if _BIG_ENDIAN:
             values.byteswap()
-        return cls._of(values, tuple((d, int(h, 16), None, c) for d, h, c in kept))
+        usage = cls.__new__(cls)
+        usage._values = values
+        usage._sums = tuple((d, int(h, 16), None, c) for d, h, c in kept) if kept else ()
+        return usage
 
 
 class Days:
