@@ -6,7 +6,9 @@ consumed or receptacle) and its hrPrinterDetectedErrorState (noToner while a ton
 supply is empty, whatever the gauge shows), decoded by the agent's own decoder (agent.api,
 R1), with the device's page counter (prtMarkerLifeCount, impressions), in signed batches
 that go through the collector's real ingest (authentication, validation, storage), as an
-enrolled agent's do.
+enrolled agent's do. One agent is enrolled per customer: an agent writes only its own
+customer's devices (docs/architecture.md: Identity), so each customer's readings go in its
+own agent's batches, signed with that agent's key.
 The decoder is pure, so a row it decoded once is not decoded again: the agent keeps what
 each distinct row (a supply's position, kind and colour, and what its gauge shows) decoded to,
 up to DECODED_ROWS rows (fleet_of(300, 365)'s year reads 447,855 rows, 9,039 of them
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -46,27 +49,36 @@ def supply_index(position: int) -> str:
     return f"1.{position + 1}"
 
 
+@dataclass
+class Enrolled:
+    """One customer's enrolled agent: its id, its signing key, its last seq and first push."""
+
+    agent_id: str
+    key: Ed25519PrivateKey
+    seq: int = 0
+    started: datetime | None = None
+
+
 class SimAgent:
-    """One enrolled agent reading the whole simulated fleet."""
+    """The simulated fleet's agents, one enrolled per customer, and their shared decoder."""
 
     def __init__(self, collector: Collector, profile: Profile | None = None) -> None:
         self.collector = collector
         self.profile = profile or load_profile()
-        self.key = Ed25519PrivateKey.generate()
-        self.agent_id = ""
-        self.seq = 0
-        self.started: datetime | None = None
+        self.enrolled: dict[str, Enrolled] = {}  # customer -> its agent
         self._decoded: dict[tuple[int, str, str | None, Shown], Supply] = {}
         self._errors = {
             empty: decode_errors(self.profile, self._error_state(["noToner"] if empty else []))
             for empty in (False, True)
         }
 
-    async def enroll(self, token: str) -> None:
-        """Enroll with a one-time token, as `asr-agent enroll` does."""
-        request = EnrollRequest(token, encode_public_key(self.key.public_key()), "sim", "sim-1")
+    async def enroll(self, token: str, customer: str) -> None:
+        """Enroll `customer`'s agent with a one-time token, as `asr-agent enroll` does."""
+        key = Ed25519PrivateKey.generate()
+        public_key = encode_public_key(key.public_key())
+        request = EnrollRequest(token, public_key, "sim", f"sim-{customer}")
         response = await self.collector.enroll(encode_message(request))
-        self.agent_id = response.agent_id
+        self.enrolled[customer] = Enrolled(response.agent_id, key)
 
     def read(
         self,
@@ -133,24 +145,27 @@ class SimAgent:
         }
         return decode_supply(self.profile, None, 1, supply_index(position), row, {})
 
-    async def push(self, readings: Iterable[PrinterReading], at: datetime) -> int:
-        """Send the readings, read at `at`, in signed batches through the real ingest."""
+    async def push(self, readings: Iterable[PrinterReading], at: datetime, customer: str) -> int:
+        """Send `customer`'s readings, read at `at`, in its agent's signed batches through the
+        real ingest; how many were stored."""
+        agent = self.enrolled[customer]
         items = []
         for reading in readings:
-            self.seq += 1
-            items.append(BatchReading(self.seq, at, reading.serial or "", "192.0.2.1:161", reading))
-        self.started = self.started or at
+            agent.seq += 1
+            serial = reading.serial or ""
+            items.append(BatchReading(agent.seq, at, serial, "192.0.2.1:161", reading))
+        agent.started = agent.started or at
         stored = 0
         for first in range(0, len(items), BATCH_SIZE):
             chunk = tuple(items[first : first + BATCH_SIZE])
             batch = Batch(
-                agent_id=self.agent_id,
+                agent_id=agent.agent_id,
                 batch_id=str(uuid.uuid4()),
                 sent_at=at,
                 readings=chunk,
                 heartbeat=Heartbeat(
                     agent_version=AGENT_VERSION,
-                    uptime_seconds=(at - self.started).total_seconds(),
+                    uptime_seconds=(at - agent.started).total_seconds(),
                     printers=PrinterCounts(answering=len(chunk)),
                     spool_depth=len(chunk),
                     dropped_total=0,
@@ -158,6 +173,6 @@ class SimAgent:
                 ),
             )
             body = encode_batch(batch)
-            result = await self.collector.ingest(sign(self.key, body, at), body)
+            result = await self.collector.ingest(sign(agent.key, body, at), body)
             stored += sum(r.status == "accepted" for r in result.results)
         return stored

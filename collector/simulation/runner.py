@@ -7,8 +7,8 @@ fresh store (R4); each simulated day, in order:
 2. the customer's early swaps of the scenario happen (R13);
 3. devices print their usage.csv day (collector.simulation.world: installs when empty,
    stock-out days when no spare is on site);
-4. reachable devices are read at noon by an enrolled agent and the signed batches go through
-   the real ingest and storage (collector.simulation.agent);
+4. reachable devices are read at noon by their customer's enrolled agent and the signed
+   batches go through the real ingest and storage (collector.simulation.agent);
 5. extra orders of the scenario are recorded as the helpdesk records them (R14);
 6. the real daily run (collector.daily_run.run_plan) forecasts, plans and writes orders
    and notices at 23:00;
@@ -45,6 +45,7 @@ from collector.store import fleet as store
 from collector.store.database import Database
 from collector.store.migrate import migrate
 from collector.store.read_simulation import PlacedLine, placed_lines, run_outcome
+from wire.reading import PrinterReading
 
 FIGURES = ("rate_per_day", "days_left_total", "balance")  # of each order line, in the log
 
@@ -133,8 +134,9 @@ async def simulate_in(
     collector = Collector(db, Settings(), clock)
     await _register(fleet, db, clock.now)
     agent = SimAgent(collector)
-    token, _ = await collector.create_token(fleet.customers[0].id, fleet.customers[0].sites[0].id)
-    await agent.enroll(token)
+    for customer in fleet.customers:
+        token, _ = await collector.create_token(customer.id, customer.sites[0].id)
+        await agent.enroll(token, customer.id)
     world = World.of(fleet)
     log = Log()
     swaps = defaultdict(list)
@@ -144,6 +146,7 @@ async def simulate_in(
     for extra in fleet.extra_orders:
         extras[fleet.day_index(extra.date)].append(extra)
     models = {d.serial: d.model for d in fleet.devices}
+    customers = {d.serial: d.customer for d in fleet.devices}
     for day in range(fleet.days):
         today = fleet.date_of(day)
         clock.now = _at(today, 7)
@@ -152,12 +155,13 @@ async def simulate_in(
             world.swap_early(day, key)
         world.live_day(day, usage)
         clock.now = _at(today, 12)
-        reachable = [
-            agent.read(serial, models[serial], slots, world.page_count(serial))
-            for serial, slots in world.devices.items()
-            if usage.reachable[serial][day]
-        ]
-        log.readings += await agent.push(reachable, clock.now)
+        reachable: dict[str, list[PrinterReading]] = defaultdict(list)  # customer -> readings
+        for serial, slots in world.devices.items():
+            if usage.reachable[serial][day]:
+                reading = agent.read(serial, models[serial], slots, world.page_count(serial))
+                reachable[customers[serial]].append(reading)
+        for owner, readings in reachable.items():
+            log.readings += await agent.push(readings, clock.now, owner)
         clock.now = _at(today, 14)
         for extra in extras.get(day, ()):
             await store.record_extra_order(

@@ -27,7 +27,7 @@ from collector.simulation.contract import Fleet, load_fleet, load_usage
 from collector.simulation.progress import DayProgress
 from collector.simulation.runner import simulate
 from collector.store.database import Database
-from sim.scenarios import SCENARIOS
+from sim.scenarios import SCENARIOS, fleet_of
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "simulation.md"
 _cache: dict[tuple[str, str], tuple[Fleet, dict[str, Any]]] = {}
@@ -267,3 +267,16 @@ async def test_progress_says_the_days_done_of_the_total_and_the_time_run() -> No
         "\rsimulate: 365 days of 2 devices (asr): day 365/365, 1:05"
         "\r\033[K"
     )
+
+
+def test_every_customers_readings_are_stored_by_its_own_agent(tmp_path: Path) -> None:
+    """An agent writes only its customer's devices: with one agent per customer, every
+    reading of a two-customer fleet is stored (one shared agent had the second's refused)."""
+    fleet_path, usage_path = fleet_of(12, days=5, seed=1).write(tmp_path)
+    fleet = load_fleet(fleet_path)
+    usage = load_usage(usage_path, fleet)
+    assert len({device.customer for device in fleet.devices}) == 2
+    report = asyncio.run(simulate(fleet, usage, "asr"))
+    reachable = sum(sum(days) for days in usage.reachable.values())
+    assert reachable > 0
+    assert report["readings"] == reachable
