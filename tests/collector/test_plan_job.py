@@ -73,7 +73,7 @@ class Site:
                 for serial, slots in self.slots.items()
                 if serial not in skip
             ]
-            await self.agent.push(readings, self.clock.now)
+            await self.agent.push(readings, self.clock.now, "acme")
 
     async def plan(self) -> Any:
         return await run_plan(self.db, Rules(), self.clock.now + timedelta(hours=11))
@@ -101,7 +101,7 @@ async def _site(db: Database, kind: str = "self", serials: tuple[str, ...] = ("A
     )
     agent = SimAgent(collector)
     token, _ = await collector.create_token("acme", "milano")
-    await agent.enroll(token)
+    await agent.enroll(token, "acme")
     # A2's cartridge is fuller: A1 reaches the trigger first.
     slots = {
         serial: [Slot(BLACK, 220.0 if i == 0 else 300.0), Slot(WASTE, 20.0)]
