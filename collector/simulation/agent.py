@@ -72,8 +72,14 @@ class SimAgent:
             for empty in (False, True)
         }
 
-    async def enroll(self, token: str, customer: str) -> None:
-        """Enroll `customer`'s agent with a one-time token, as `asr-agent enroll` does."""
+    @property
+    def agent_id(self) -> str:
+        """The id of the agent enrolled without a customer's name (a one-customer fleet's)."""
+        return self.enrolled[""].agent_id if "" in self.enrolled else ""
+
+    async def enroll(self, token: str, customer: str = "") -> None:
+        """Enroll `customer`'s agent with a one-time token, as `asr-agent enroll` does (the
+        token says the customer; `customer` names the agent for `push`)."""
         key = Ed25519PrivateKey.generate()
         public_key = encode_public_key(key.public_key())
         request = EnrollRequest(token, public_key, "sim", f"sim-{customer}")
@@ -145,7 +151,9 @@ class SimAgent:
         }
         return decode_supply(self.profile, None, 1, supply_index(position), row, {})
 
-    async def push(self, readings: Iterable[PrinterReading], at: datetime, customer: str) -> int:
+    async def push(
+        self, readings: Iterable[PrinterReading], at: datetime, customer: str = ""
+    ) -> int:
         """Send `customer`'s readings, read at `at`, in its agent's signed batches through the
         real ingest; how many were stored."""
         agent = self.enrolled[customer]
