@@ -77,6 +77,11 @@ class SimAgent:
         """The id of the agent enrolled without a customer's name (a one-customer fleet's)."""
         return self.enrolled[""].agent_id if "" in self.enrolled else ""
 
+    @property
+    def key(self) -> Ed25519PrivateKey:
+        """The signing key of the agent enrolled without a customer's name."""
+        return self.enrolled[""].key
+
     async def enroll(self, token: str, customer: str = "") -> None:
         """Enroll `customer`'s agent with a one-time token, as `asr-agent enroll` does (the
         token says the customer; `customer` names the agent for `push`)."""
